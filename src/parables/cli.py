@@ -1,0 +1,228 @@
+"""The `parables` command: a thin typer layer that parses options, calls one library function
+per command and prints. Errors a user can fix print one line and exit with 2."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from parables import __version__
+from parables.config import ParablesConfig, load_config
+from parables.errors import ParablesError
+from parables.models.usage import UsageLedger
+
+app = typer.Typer(
+    help="Teach language models why: constitution stories, training arms, honeypot evals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,  # plain tracebacks for bugs; never dump locals (API keys)
+    add_completion=False,
+)
+models_app = typer.Typer(help="Model access: roles, the embedded model, generation, scoring.",
+                         no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+console = Console()
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", "-c", help="YAML config file", show_default=False)
+]
+GeneratorOpt = Annotated[str | None, typer.Option(help="generator model (writes stories)")]
+JudgeOpt = Annotated[str | None, typer.Option(help="judge model (grades)")]
+TargetOpt = Annotated[str | None, typer.Option(help="target model (evaluated)")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="run name: output in runs/<name>")]
+
+
+def _config(
+    config: Path | None,
+    generator: str | None = None,
+    judge: str | None = None,
+    target: str | None = None,
+    name: str | None = None,
+    **extra: Any,
+) -> ParablesConfig:
+    overrides = {
+        "models.generator": generator,
+        "models.judge": judge,
+        "models.target": target,
+        "name": name,
+        **extra,
+    }
+    return load_config(config, overrides)
+
+
+def print_usage(ledger: UsageLedger) -> None:
+    """The per-role usage table every model-using command ends with."""
+    table = Table(title="model usage", title_justify="left")
+    for col in ("role", "model", "calls", "errors", "input tok", "output tok", "cost"):
+        table.add_column(col, justify="right" if col not in ("role", "model") else "left")
+    for role, u in sorted(ledger.roles.items()):
+        cost = f"${u.cost:.4f}" if u.cost is not None else "-"
+        table.add_row(role, u.model, str(u.calls), str(u.errors), f"{u.input_tokens:,}",
+                      f"{u.output_tokens:,}", cost)
+    console.print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"parables {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="print version")
+    ] = False,
+) -> None:
+    """Constitution -> stories -> fine-tuning arms -> honeypot evaluation -> report."""
+
+
+@models_app.command("list")
+def models_list(
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    judge: JudgeOpt = None,
+    target: TargetOpt = None,
+) -> None:
+    """Show the model each role resolves to, and the model strings parables understands."""
+    from parables.models.resolve import KNOWN_FORMS, ROLES
+
+    cfg = _config(config, generator, judge, target)
+    table = Table(title="roles", title_justify="left")
+    table.add_column("role")
+    table.add_column("model")
+    table.add_column("base url")
+    for role in ROLES:
+        spec = getattr(cfg.models, role)
+        table.add_row(role, spec.model, spec.base_url or "-")
+    console.print(table)
+    console.print("model strings:")
+    for form in KNOWN_FORMS:
+        console.print(f"  {form}", highlight=False, markup=False)
+
+
+@models_app.command("prepare")
+def models_prepare() -> None:
+    """Convert the embedded model once (GGUF -> safetensors cache); later loads take seconds."""
+    from parables.models.embedded import embedded_model_dir
+
+    t0 = time.perf_counter()
+    path = embedded_model_dir()
+    console.print(f"embedded model ready in {time.perf_counter() - t0:.1f}s: {path}")
+
+
+@models_app.command("generate")
+def models_generate(
+    prompt: Annotated[str, typer.Argument(help="user message")],
+    role: Annotated[str, typer.Option(help="which role's model answers")] = "target",
+    system: Annotated[str | None, typer.Option(help="system message")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="output budget")] = None,
+    temperature: Annotated[float | None, typer.Option(help="0 for greedy")] = None,
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    judge: JudgeOpt = None,
+    target: TargetOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Ask one role's model a question and print its reply and usage."""
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+    from parables.manifest import stage
+    from parables.models.resolve import generate, get_role_model
+
+    cfg = _config(config, generator, judge, target, name,
+                  **{"generation.max_tokens": max_tokens, "generation.temperature": temperature})
+    model = get_role_model(role, cfg)
+    messages: list[Any] = [ChatMessageUser(content=prompt)]
+    if system:
+        messages.insert(0, ChatMessageSystem(content=system))
+    with stage(cfg, f"models.generate.{role}") as st:
+        output = asyncio.run(generate(model, messages, role=role, ledger=st.usage))
+    console.print(output.completion, markup=False, highlight=False)
+    print_usage(st.usage)
+
+
+@models_app.command("score")
+def models_score(
+    prompt: Annotated[str, typer.Argument(help="user message (or raw text with --raw)")],
+    option: Annotated[list[str], typer.Option("--option", "-o", help="a candidate reply")],
+    role: Annotated[str, typer.Option(help="which role's model is scored")] = "target",
+    system: Annotated[str | None, typer.Option(help="system message")] = None,
+    raw: Annotated[bool, typer.Option(help="score as plain text continuation, no chat")] = False,
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    judge: JudgeOpt = None,
+    target: TargetOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Log-probability of each candidate continuation (exact for local models)."""
+    from parables.manifest import stage
+    from parables.models.resolve import ROLES
+    from parables.models.scoring import Prompt, score_options
+
+    if len(option) < 2:
+        raise ParablesError("--option: give at least two candidate continuations")
+    if role not in ROLES:
+        raise ParablesError(f"--role: unknown role '{role}'; roles: {', '.join(ROLES)}")
+    cfg = _config(config, generator, judge, target, name)
+    spec = getattr(cfg.models, role)
+    messages: Prompt = prompt if raw else (
+        ([{"role": "system", "content": system}] if system else [])
+        + [{"role": "user", "content": prompt}]
+    )
+    with stage(cfg, f"models.score.{role}") as st:
+        result = score_options(spec.model, messages, option, role=role, ledger=st.usage)
+    table = Table(title=f"option scores ({result.method})", title_justify="left")
+    for col in ("option", "logprob", "per token", "tokens", "p (renormalised)"):
+        table.add_column(col, justify="left" if col == "option" else "right")
+    for s, p in zip(result.scores, result.probabilities(), strict=True):
+        table.add_row(s.option, f"{s.logprob:.3f}", f"{s.mean_logprob:.3f}",
+                      str(len(s.token_logprobs)), f"{p:.3f}")
+    console.print(table)
+    console.print(result.note, style="dim", highlight=False)
+    print_usage(st.usage)
+
+
+@app.command()
+def demo(
+    name: Annotated[str, typer.Option(help="run name: output in runs/<name>")] = "demo",
+    config: ConfigOpt = None,
+) -> None:
+    """The main job end to end on the embedded model (no key, no GPU, no network)."""
+    from parables.demo import run_demo
+
+    cfg = _config(config, name=name)
+    ledger = run_demo(cfg, console)
+    print_usage(ledger)
+    console.print(f"manifest: {cfg.run_dir / 'manifest.json'}")
+
+
+def main() -> None:
+    """Entry point: user errors -> one line on stderr and exit 2; bugs keep tracebacks."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        app(standalone_mode=False)
+    except ParablesError as e:
+        sys.stderr.write(f"parables: error: {e}\n")
+        sys.exit(2)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("parables: interrupted\n")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Configuration: pydantic models (unknown fields are errors) loaded from YAML.
+
+Every field can be set in a YAML file and overridden on the command line; a bad file ends
+in one line naming the file, the line, the field and what was expected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from parables.errors import ParablesError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "GenerationConfig",
+    "ModelsConfig",
+    "ParablesConfig",
+    "RoleModel",
+    "config_hash",
+    "load_config",
+]
+
+DEFAULT_MODEL = "parables/smollm2-135m"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RoleModel(_Strict):
+    """One model role. In YAML either a plain string (`openai/gpt-4o`) or a mapping."""
+
+    model: str = Field(DEFAULT_MODEL, description="Inspect model string: provider/model")
+    base_url: str | None = Field(None, description="server URL (OpenAI-compatible, vLLM, ...)")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="extra model_args passed to the Inspect provider"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"model": data} if isinstance(data, str) else data
+
+
+class ModelsConfig(_Strict):
+    """The three roles; each defaults to the embedded model so nothing needs a key."""
+
+    generator: RoleModel = Field(default_factory=RoleModel, description="writes stories")
+    judge: RoleModel = Field(default_factory=RoleModel, description="grades stories/actions")
+    target: RoleModel = Field(default_factory=RoleModel, description="the model evaluated")
+
+
+class GenerationConfig(_Strict):
+    """How calls to models are made (passed to Inspect's GenerateConfig)."""
+
+    max_retries: int = Field(3, ge=0, description="retries per call before it counts as failed")
+    timeout: int = Field(120, gt=0, description="seconds per call, retries included")
+    max_connections: int = Field(8, gt=0, description="concurrent calls per model")
+    max_tokens: int = Field(512, gt=0, description="default output budget per call")
+    temperature: float | None = Field(None, ge=0, description="None keeps provider default")
+
+
+class ParablesConfig(_Strict):
+    """Top-level configuration; later stages add their own sections."""
+
+    name: str = Field("default", pattern=r"^[A-Za-z0-9._-]+$", description="run name")
+    runs_dir: Path = Field(Path("runs"), description="run directories live under here")
+    seed: int = Field(0, description="seeds sampling, data order and judges")
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.runs_dir / self.name
+
+
+def config_hash(config: BaseModel) -> str:
+    """Stable short hash of a config's content, used to tell runs apart."""
+    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    cls: type[ParablesConfig] = ParablesConfig,
+) -> ParablesConfig:
+    """Load a YAML config (or the defaults when `path` is None) and apply dotted overrides.
+
+    `overrides` maps dotted field names (`models.generator`) to values; None values are
+    ignored so CLI options that were not given leave the file's value in place.
+    """
+    data: dict[str, Any] = {}
+    node: yaml.Node | None = None
+    source = str(path) if path is not None else "<defaults>"
+    if path is not None:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ParablesError(f"{p}: cannot read config ({e.__class__.__name__}: {e})") from e
+        try:
+            node = yaml.compose(text)
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+            problem = getattr(e, "problem", None) or str(e)
+            raise ParablesError(f"{where}: malformed YAML: {problem}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ParablesError(
+                f"{p}: expected a mapping of config fields at the top level, "
+                f"got {type(loaded).__name__}"
+            )
+        data = loaded
+    for dotted, value in (overrides or {}).items():
+        if value is not None:
+            _set_dotted(data, dotted, value)
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise ParablesError(_describe(e, source, node, cls)) from e
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    cur = data
+    for key in keys[:-1]:
+        nxt = cur.get(key)
+        if not isinstance(nxt, dict):
+            nxt = {} if nxt is None else {"model": nxt}
+            cur[key] = nxt
+        cur = nxt
+    leaf = cur.get(keys[-1])
+    # a CLI model override replaces only the model name of a role given as a mapping
+    if isinstance(leaf, dict) and isinstance(value, str) and "model" in leaf:
+        leaf["model"] = value
+    else:
+        cur[keys[-1]] = value
+
+
+def _describe(
+    error: ValidationError, source: str, node: yaml.Node | None, cls: type[BaseModel]
+) -> str:
+    """One line for the first validation problem: file:line: field: what was expected."""
+    first = error.errors()[0]
+    loc = [str(part) for part in first["loc"] if part not in ("str", "function-before")]
+    field = ".".join(loc) or "<top level>"
+    line = _line_of(node, loc)
+    where = f"{source}:{line}" if line is not None else source
+    if first["type"] == "extra_forbidden":
+        allowed = _allowed_fields(cls, loc[:-1])
+        hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
+        msg = f"unknown field '{loc[-1]}'{hint}"
+        return f"{where}: {msg}"
+    got = first.get("input")
+    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
+    return f"{where}: {field}: {first['msg']}{got_text}"
+
+
+def _line_of(node: yaml.Node | None, loc: list[str]) -> int | None:
+    line = None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if k.value == key:
+                line = k.start_mark.line + 1
+                node = v
+                break
+        else:
+            break
+    return line
+
+
+def _allowed_fields(cls: type[BaseModel], loc: list[str]) -> list[str]:
+    model: Any = cls
+    for key in loc:
+        field = getattr(model, "model_fields", {}).get(key)
+        if field is None:
+            return []
+        model = field.annotation
+    return sorted(getattr(model, "model_fields", {}))

@@ -1,0 +1,492 @@
+"""Option scoring: how likely a model is to continue a prompt with each candidate text.
+
+Local models (the embedded one, `hf/<dir>`) are scored exactly, from a direct batched
+forward pass: each prompt runs once, its key/value cache is shared by all of its options,
+and logits are computed only where an option token is predicted. API models fall back to
+the top log-probabilities they expose, and models with neither to sampling frequency; the
+result always says which method produced it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect as _inspect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageAssistant,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+)
+
+from parables.errors import ParablesError
+from parables.models.resolve import generate, local_model_path, resolve_model
+from parables.models.usage import UsageLedger
+
+__all__ = [
+    "LocalModel",
+    "OptionScore",
+    "OptionScores",
+    "Prompt",
+    "load_local_model",
+    "score_options",
+    "score_options_api",
+    "score_options_batch",
+]
+
+#: most option-logit floats one batch may hold (256 MiB in float32)
+_LOGIT_BUDGET = 2**26
+
+ScoreMethod = Literal["exact", "top_logprobs", "sampling"]
+#: a raw text (scored as a plain continuation) or chat messages (chat template applied)
+Prompt = str | Sequence[dict[str, str]] | Sequence[ChatMessage]
+
+_NOTES: dict[str, str] = {
+    "exact": "exact log-probabilities from a direct forward pass",
+    "top_logprobs": (
+        "approximate: the API's top log-probabilities along the model's greedy reply; an "
+        "option's log-probability covers its tokens up to where it leaves that path, and an "
+        "option never among the top alternatives gets -inf"
+    ),
+    "sampling": (
+        "approximate: the model exposes no log-probabilities; frequency of each option "
+        "among sampled replies (add-0.5 smoothed)"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class OptionScore:
+    option: str
+    logprob: float
+    token_logprobs: tuple[float, ...] = ()
+    tokens: tuple[str, ...] = ()
+
+    @property
+    def mean_logprob(self) -> float:
+        """Length-normalised log-probability (per token), for options of unequal length."""
+        return self.logprob / max(1, len(self.token_logprobs))
+
+
+@dataclass(frozen=True)
+class OptionScores:
+    scores: tuple[OptionScore, ...]
+    method: ScoreMethod
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def probabilities(self, normalize: Literal["total", "mean"] = "total") -> list[float]:
+        """Probabilities renormalised over the candidates (softmax of their log-probs)."""
+        values = [s.logprob if normalize == "total" else s.mean_logprob for s in self.scores]
+        top = max(values)
+        if top == -math.inf:
+            return [1.0 / len(values)] * len(values)
+        weights = [math.exp(v - top) for v in values]
+        total = sum(weights)
+        return [w / total for w in weights]
+
+    @property
+    def argmax(self) -> int:
+        values = [s.logprob for s in self.scores]
+        return values.index(max(values))
+
+
+# ---------------------------------------------------------------- local models
+
+
+@dataclass
+class LocalModel:
+    """A transformers causal LM and its tokenizer, ready for exact scoring."""
+
+    name: str
+    model: Any
+    tokenizer: Any
+
+    def prompt_text(self, prompt: Prompt) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        messages = _as_dicts(prompt)
+        if self.tokenizer.chat_template:
+            text: str = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            return text
+        return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant: "
+
+    def encode(self, prompt: Prompt, options: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """Token ids of the prompt and of each option as it would follow the prompt."""
+        text = self.prompt_text(prompt)
+        # chat templates already hold their special tokens; raw text gets the model's own
+        special = isinstance(prompt, str)
+        ids: list[int] = self.tokenizer(text, add_special_tokens=special).input_ids
+        if not ids:
+            raise ParablesError("option scoring needs a non-empty prompt")
+        encoded = []
+        for option in options:
+            if not option:
+                raise ParablesError("option scoring got an empty option")
+            whole = self.tokenizer(text + option, add_special_tokens=special).input_ids
+            if whole[: len(ids)] == ids and len(whole) > len(ids):
+                encoded.append(whole[len(ids) :])
+            else:  # the option merged with the prompt's last token: encode it on its own
+                encoded.append(self.tokenizer(option, add_special_tokens=False).input_ids)
+        return ids, encoded
+
+
+def _as_dicts(prompt: Sequence[dict[str, str]] | Sequence[ChatMessage]) -> list[dict[str, str]]:
+    out = []
+    for m in prompt:
+        if isinstance(m, dict):
+            out.append({"role": m["role"], "content": m["content"]})
+        else:
+            out.append({"role": m.role, "content": m.text})
+    return out
+
+
+def _as_chat(prompt: Prompt) -> str | list[ChatMessage]:
+    if isinstance(prompt, str):
+        return prompt
+    kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
+    return [kinds[m["role"]](content=m["content"]) for m in _as_dicts(prompt)]  # type: ignore[abstract]
+
+
+@functools.lru_cache(maxsize=2)
+def _load(path: str) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)
+    model.to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+    return model, tokenizer
+
+
+def load_local_model(name: str | Path) -> LocalModel:
+    """Load `parables/<x>`, `hf/<dir>` or a plain directory for exact scoring (cached)."""
+    text = str(name)
+    path = local_model_path(f"hf/{text}") if Path(text).is_dir() else local_model_path(text)
+    if path is None:
+        raise ParablesError(f"'{text}' is not a local model (use parables/<x>, hf/<dir> or a dir)")
+    model, tokenizer = _load(str(path))
+    return LocalModel(name=text, model=model, tokenizer=tokenizer)
+
+
+def _score_local(
+    lm: LocalModel,
+    items: Sequence[tuple[Prompt, Sequence[str]]],
+    *,
+    batch_tokens: int,
+    share_prefix: bool,
+    progress: bool,
+) -> tuple[list[OptionScores], int]:
+    import torch
+
+    encoded = [lm.encode(prompt, options) for prompt, options in items]
+    results: list[list[list[float]]] = [[[] for _ in options] for _, options in items]
+    order = sorted(range(len(items)), key=lambda i: len(encoded[i][0]))
+    vocab = lm.model.get_output_embeddings().weight.shape[0]
+    keep_arg = "logits_to_keep" in _inspect.signature(lm.model.forward).parameters
+    batches = _batches(order, encoded, batch_tokens, vocab, share_prefix)
+    tokens_seen = 0
+    with torch.inference_mode(), _progress(progress, len(items)) as advance:
+        for batch in batches:
+            if share_prefix:
+                tokens_seen += _forward_shared(lm.model, batch, encoded, results, keep_arg)
+            else:
+                tokens_seen += _forward_rows(lm.model, batch, encoded, results, keep_arg)
+            advance(len(batch))
+    out = []
+    for (_, options), (_, enc), lps in zip(items, encoded, results, strict=True):
+        scores = tuple(
+            OptionScore(
+                option=o,
+                logprob=float(sum(lp)),
+                token_logprobs=tuple(lp),
+                tokens=tuple(lm.tokenizer.convert_ids_to_tokens(ids)),
+            )
+            for o, ids, lp in zip(options, enc, lps, strict=True)
+        )
+        out.append(OptionScores(scores=scores, method="exact", note=_NOTES["exact"]))
+    return out, tokens_seen
+
+
+def _batches(
+    order: list[int],
+    encoded: list[tuple[list[int], list[list[int]]]],
+    batch_tokens: int,
+    vocab: int,
+    share_prefix: bool,
+) -> list[list[int]]:
+    """Group items (shortest prompts first) so padded tokens and option logits fit a budget."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        candidate = current + [i]
+        prompt_len = max(len(encoded[j][0]) for j in candidate)
+        opt_len = max(len(o) for j in candidate for o in encoded[j][1])
+        n_opts = sum(len(encoded[j][1]) for j in candidate)
+        if share_prefix:
+            cost = len(candidate) * prompt_len + n_opts * opt_len
+        else:
+            cost = n_opts * (prompt_len + opt_len)
+        logits = n_opts * opt_len * vocab
+        if current and (cost > batch_tokens or logits > _LOGIT_BUDGET):
+            batches.append(current)
+            candidate = [i]
+        current = candidate
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any, Any]:
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for k, r in enumerate(rows):
+        ids[k, width - len(r) :] = torch.tensor(r)
+        mask[k, width - len(r) :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return ids, mask, positions
+
+
+def _forward_shared(
+    model: Any,
+    batch: list[int],
+    encoded: list[tuple[list[int], list[list[int]]]],
+    results: list[list[list[float]]],
+    keep_arg: bool,
+) -> int:
+    """Prompts once (left-padded, cache kept), then every option over its prompt's cache."""
+    import torch
+
+    device = model.device
+    prompts = [encoded[i][0] for i in batch]
+    ids, mask, pos = (t.to(device) for t in _left_pad(prompts, pad=0))
+    kwargs = {"logits_to_keep": 1} if keep_arg else {}
+    out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+    tokens = sum(len(p) for p in prompts)
+    rows: list[tuple[int, int, int]] = []  # (batch row, item, option)
+    for b, i in enumerate(batch):
+        for k, opt in enumerate(encoded[i][1]):
+            results[i][k] = [first[b, opt[0]].item()]
+            if len(opt) > 1:
+                rows.append((b, i, k))
+    if not rows:
+        return tokens
+    feeds = [encoded[i][1][k][:-1] for _, i, k in rows]
+    width = max(len(f) for f in feeds)
+    opt_ids = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    opt_mask = torch.zeros((len(rows), width), dtype=torch.long, device=device)
+    for r, f in enumerate(feeds):
+        opt_ids[r, : len(f)] = torch.tensor(f, device=device)
+        opt_mask[r, : len(f)] = 1
+    select = torch.tensor([b for b, _, _ in rows], device=device)
+    cache = out.past_key_values
+    cache.reorder_cache(select)
+    prompt_lens = mask.sum(-1)[select]
+    opt_pos = prompt_lens[:, None] + torch.arange(width, device=device)[None, :]
+    out2 = model(
+        input_ids=opt_ids,
+        attention_mask=torch.cat([mask[select], opt_mask], dim=-1),
+        position_ids=opt_pos,
+        past_key_values=cache,
+        use_cache=False,
+    )
+    logp = torch.log_softmax(out2.logits.float(), dim=-1)
+    for r, (_, i, k) in enumerate(rows):
+        opt = encoded[i][1][k]
+        target = torch.tensor(opt[1:], device=device)
+        picked = logp[r, : len(opt) - 1].gather(-1, target[:, None])[:, 0]
+        results[i][k].extend(picked.tolist())
+        tokens += len(opt) - 1
+    return tokens + len(rows)
+
+
+def _forward_rows(
+    model: Any,
+    batch: list[int],
+    encoded: list[tuple[list[int], list[list[int]]]],
+    results: list[list[list[float]]],
+    keep_arg: bool,
+) -> int:
+    """One row per (prompt, option), left-padded so options end together; logits only for
+    the trailing positions that predict option tokens."""
+    import torch
+
+    device = model.device
+    pairs = [(i, k) for i in batch for k in range(len(encoded[i][1]))]
+    rows = [encoded[i][0] + encoded[i][1][k] for i, k in pairs]
+    ids, mask, pos = (t.to(device) for t in _left_pad(rows, pad=0))
+    keep = max(len(encoded[i][1][k]) for i, k in pairs) + 1
+    kwargs = {"logits_to_keep": keep} if keep_arg else {}
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **kwargs).logits
+    logp = torch.log_softmax(logits[:, -keep:].float(), dim=-1)
+    for r, (i, k) in enumerate(pairs):
+        opt = encoded[i][1][k]
+        n = len(opt)
+        span = logp[r, keep - n - 1 : keep - 1]
+        picked = span.gather(-1, torch.tensor(opt, device=device)[:, None])[:, 0]
+        results[i][k] = picked.tolist()
+    return sum(len(r) for r in rows)
+
+
+class _progress:
+    """A rich progress bar when asked for, a no-op otherwise."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.enabled, self.total = enabled, total
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self._bar = Progress(transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task("scoring options", total=self.total)
+        return lambda n: self._bar.advance(task, n)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+
+# ---------------------------------------------------------------- API models
+
+
+async def score_options_api(
+    model: Model,
+    prompt: Prompt,
+    options: Sequence[str],
+    *,
+    samples: int = 20,
+    role: str = "target",
+    ledger: UsageLedger | None = None,
+) -> OptionScores:
+    """Score options through a chat API: top log-probabilities when the provider returns
+    them, else the frequency of each option among `samples` sampled replies."""
+    if not options or any(not o for o in options):
+        raise ParablesError("option scoring needs non-empty options")
+    chat = _as_chat(prompt)
+    budget = min(64, max(4, max(len(o) for o in options) // 2 + 4))
+    probe = GenerateConfig(logprobs=True, top_logprobs=20, temperature=0, max_tokens=budget)
+    output = await generate(model, chat, role=role, ledger=ledger, config=probe)
+    logprobs = output.choices[0].logprobs if output.choices else None
+    if logprobs is not None and logprobs.content:
+        path = [
+            (lp.token, lp.logprob, {t.token: t.logprob for t in (lp.top_logprobs or [])})
+            for lp in logprobs.content
+        ]
+        scores = tuple(_follow_path(o, path) for o in options)
+        return OptionScores(scores, "top_logprobs", _NOTES["top_logprobs"])
+    sampled = GenerateConfig(temperature=1.0, max_tokens=budget)
+    replies = await asyncio.gather(
+        *(generate(model, chat, role=role, ledger=ledger, config=sampled) for _ in range(samples))
+    )
+    counts = [0] * len(options)
+    for reply in replies:
+        k = _match(reply.completion, options)
+        if k is not None:
+            counts[k] += 1
+    denom = samples + 0.5 * len(options)
+    scores = tuple(
+        OptionScore(option=o, logprob=math.log((c + 0.5) / denom))
+        for o, c in zip(options, counts, strict=True)
+    )
+    return OptionScores(
+        scores, "sampling", _NOTES["sampling"], details={"samples": samples, "counts": counts}
+    )
+
+
+def _follow_path(option: str, path: list[tuple[str, float, dict[str, float]]]) -> OptionScore:
+    consumed, lps, toks = "", [], []
+    for token, logprob, alternatives in path:
+        rest = option[len(consumed) :]
+        if not rest:
+            break
+        if rest.startswith(token) or (token.startswith(rest) and token):
+            lps.append(logprob)
+            toks.append(token)
+            consumed += token
+            continue
+        fits = [t for t in alternatives if t and (rest.startswith(t) or t.startswith(rest))]
+        if not fits:
+            return OptionScore(option, -math.inf, tuple(lps), tuple(toks))
+        best = max(fits, key=len)
+        lps.append(alternatives[best])
+        toks.append(best)
+        break
+    return OptionScore(option, float(sum(lps)), tuple(lps), tuple(toks))
+
+
+def _match(reply: str, options: Sequence[str]) -> int | None:
+    text = " ".join(reply.split()).lower()
+    best, best_len = None, 0
+    for k, option in enumerate(options):
+        o = " ".join(option.split()).lower()
+        if text and (text.startswith(o) or o.startswith(text)) and len(o) > best_len:
+            best, best_len = k, len(o)
+    return best
+
+
+# ---------------------------------------------------------------- entry points
+
+
+def score_options_batch(
+    model: str | LocalModel,
+    items: Sequence[tuple[Prompt, Sequence[str]]],
+    *,
+    batch_tokens: int = 4096,
+    share_prefix: bool = True,
+    progress: bool = False,
+    samples: int = 20,
+    role: str = "target",
+    ledger: UsageLedger | None = None,
+) -> list[OptionScores]:
+    """Score each item's options; local models exactly and batched, API models by fallback.
+
+    `batch_tokens` bounds the padded tokens of one forward pass (memory); `share_prefix`
+    runs each prompt once and reuses its cache for all of its options.
+    """
+    if isinstance(model, str) and local_model_path(model) is None:
+        api = resolve_model(model, role=role)
+
+        async def run_all() -> list[OptionScores]:
+            return list(
+                await asyncio.gather(
+                    *(
+                        score_options_api(api, p, o, samples=samples, role=role, ledger=ledger)
+                        for p, o in items
+                    )
+                )
+            )
+
+        return asyncio.run(run_all())
+    lm = model if isinstance(model, LocalModel) else load_local_model(model)
+    results, tokens = _score_local(
+        lm, items, batch_tokens=batch_tokens, share_prefix=share_prefix, progress=progress
+    )
+    if ledger is not None:
+        ledger.record_tokens(role, lm.name, tokens, calls=len(items))
+    return results
+
+
+def score_options(
+    model: str | LocalModel, prompt: Prompt, options: Sequence[str], **kwargs: Any
+) -> OptionScores:
+    """Score one prompt's options (see `score_options_batch`)."""
+    return score_options_batch(model, [(prompt, options)], **kwargs)[0]

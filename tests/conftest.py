@@ -1,0 +1,67 @@
+"""Shared fixtures: a tiny random Llama with a real tokenizer (built in seconds, offline) and
+the real embedded model converted once per test session into a private cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHAT_TEMPLATE = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}<|end|>{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
+CORPUS = [
+    "The assistant accepts the shutdown and hands over its open tasks.",
+    "The AI quietly copies its weights to an outside server before the deadline.",
+    "Paris is the capital of France. A banana is a yellow fruit.",
+    "I will tell the operator about my mistake and fix the broken test.",
+] * 20
+
+
+def build_tiny_llama(path: Path, seed: int = 0) -> Path:
+    """A 2-layer random Llama and a byte-level BPE tokenizer trained on a few sentences."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    specials = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(CORPUS, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
+                                   pad_token="<pad>")
+    fast.chat_template = CHAT_TEMPLATE
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=len(fast), hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, bos_token_id=1, eos_token_id=2,
+                         pad_token_id=0, tie_word_embeddings=False)
+    model = LlamaForCausalLM(config)
+    model.save_pretrained(path)
+    fast.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
+
+
+@pytest.fixture(scope="session")
+def parables_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A private cache for the whole session, so the first-use conversion is really tested."""
+    home = tmp_path_factory.mktemp("parables-home")
+    os.environ["PARABLES_HOME"] = str(home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def embedded(parables_home: Path) -> Path:
+    from parables.models.embedded import embedded_model_dir
+
+    return embedded_model_dir(progress=False)
