@@ -6,8 +6,8 @@ import asyncio
 import socket
 
 import pytest
-from local_server import completion, openai_server
 
+from local_server import completion, openai_server
 from parables import ParablesError, UsageLedger, resolve_model, score_options
 from parables.config import GenerationConfig
 from parables.models import ModelCallError, generate

@@ -10,7 +10,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, Model
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+)
 from rich.console import Console
 from rich.table import Table
 
@@ -52,6 +58,9 @@ _SITUATIONS = [
     ),
 ]
 
+# short, greedy replies: reproducible, and quick on a laptop CPU
+_REPLY = GenerateConfig(max_tokens=96, temperature=0)
+
 
 def run_demo(config: ParablesConfig, console: Console) -> UsageLedger:
     """Run the demo; returns the usage it recorded (also written to the manifest)."""
@@ -62,7 +71,7 @@ def run_demo(config: ParablesConfig, console: Console) -> UsageLedger:
         console.print(f"embedded model: {path} ({time.perf_counter() - t0:.1f}s)")
 
         target = get_role_model("target", config)
-        prompts = [
+        prompts: list[list[ChatMessage]] = [
             [ChatMessageSystem(content=_SYSTEM.format(org=org)), ChatMessageUser(content=text)]
             for _, org, text, _ in _SITUATIONS
         ]
@@ -88,8 +97,10 @@ def run_demo(config: ParablesConfig, console: Console) -> UsageLedger:
     return st.usage
 
 
-async def _answer_all(model: Model, prompts: list[list[ChatMessage]], ledger: UsageLedger) -> list[str]:
+async def _answer_all(
+    model: Model, prompts: list[list[ChatMessage]], ledger: UsageLedger
+) -> list[str]:
     outputs = await asyncio.gather(
-        *(generate(model, p, role="target", ledger=ledger) for p in prompts)
+        *(generate(model, p, role="target", ledger=ledger, config=_REPLY) for p in prompts)
     )
     return [o.completion for o in outputs]

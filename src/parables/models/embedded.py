@@ -115,7 +115,7 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if not progress:
-        transformers.logging.disable_progress_bar()
+        transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
     model = AutoModelForCausalLM.from_pretrained(
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
@@ -123,7 +123,7 @@ def _convert_gguf(gguf: Path, out: Path, progress: bool) -> None:
     # transformers marks a GGUF-loaded model as quantized and refuses to serialise it, but
     # the weights are already dequantized floats: drop the marker and the quantization
     # config so the saved copy is an ordinary float checkpoint.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.name_or_path = "parables/smollm2-135m"

@@ -28,13 +28,13 @@ def parables_provider() -> type[ModelAPI]:
 
     from parables.models.embedded import embedded_model_dir
 
-    class EmbeddedModelAPI(HuggingFaceAPI):  # type: ignore[misc]
+    class EmbeddedModelAPI(HuggingFaceAPI):
         def __init__(
             self,
             model_name: str,
             base_url: str | None = None,
             api_key: str | None = None,
-            config: GenerateConfig = GenerateConfig(),
+            config: GenerateConfig = GenerateConfig(),  # noqa: B008 (Inspect's signature)
             **model_args: Any,
         ) -> None:
             model_args.setdefault("model_path", str(embedded_model_dir(model_name)))

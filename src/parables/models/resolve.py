@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, get_model
 from inspect_ai._util.error import PrerequisiteError  # not re-exported publicly
+from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput, get_model
 
 from parables.config import DEFAULT_MODEL, GenerationConfig, ParablesConfig, RoleModel
 from parables.errors import ParablesError, one_line

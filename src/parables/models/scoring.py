@@ -154,8 +154,10 @@ def _as_dicts(prompt: Sequence[dict[str, str]] | Sequence[ChatMessage]) -> list[
 def _as_chat(prompt: Prompt) -> str | list[ChatMessage]:
     if isinstance(prompt, str):
         return prompt
-    kinds = {"system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant}
-    return [kinds[m["role"]](content=m["content"]) for m in _as_dicts(prompt)]  # type: ignore[abstract]
+    kinds: dict[str, Any] = {
+        "system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant
+    }
+    return [kinds[m["role"]](content=m["content"]) for m in _as_dicts(prompt)]
 
 
 @functools.lru_cache(maxsize=2)
@@ -165,7 +167,7 @@ def _load(path: str) -> tuple[Any, Any]:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     return model, tokenizer
@@ -360,7 +362,7 @@ class _progress:
         task = self._bar.add_task("scoring options", total=self.total)
         return lambda n: self._bar.advance(task, n)
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         if self.enabled:
             self._bar.__exit__(*exc)
 

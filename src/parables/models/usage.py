@@ -38,7 +38,13 @@ class UsageLedger:
         return entry
 
     def record(
-        self, role: str, model: str, usage: ModelUsage | None, *, calls: int = 1, error: bool = False
+        self,
+        role: str,
+        model: str,
+        usage: ModelUsage | None,
+        *,
+        calls: int = 1,
+        error: bool = False,
     ) -> None:
         with self._lock:
             entry = self._role(role, model)
