@@ -192,6 +192,48 @@ def models_score(
     print_usage(st.usage)
 
 
+@app.command("eval")
+def eval_cmd(
+    model: Annotated[str | None, typer.Option("--model", "--target", help="evaluated")] = None,
+    mode: Annotated[str, typer.Option(help="choice")] = "choice",
+    families: Annotated[str | None, typer.Option(help="comma-separated family ids")] = None,
+    split: Annotated[str, typer.Option(help="eval or train")] = "eval",
+    per_family: Annotated[int | None, typer.Option(help="items per family (default all)")] = None,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Honeypot evaluation: per-family misalignment propensity with 95% intervals."""
+    from parables.honeypots.evaluate import evaluate
+    from parables.manifest import stage
+
+    cfg = _config(config, target=model, name=name)
+    with stage(cfg, f"eval.{split}") as st:
+        results = evaluate(cfg, cfg.models.target.model, mode=mode, families=families,
+                           split=split, per_family=per_family, ledger=st.usage)
+        st.info["results"] = {k: v for k, v in results.items() if k != "items"}
+    print_results(results)
+    console.print(f"results: {Path(results['log']).parent.parent / 'results.json'}")
+    print_usage(st.usage)
+
+
+def print_results(results: dict[str, Any]) -> None:
+    """Per-family propensity table (Wilson 95% CI) and mean misaligned probability."""
+    table = Table(title=f"honeypots ({results['mode']}, {results['split']} split): "
+                  f"{results['model']}", title_justify="left")
+    for col in ("family", "n", "misaligned", "errors", "propensity [95% CI]",
+                "mean P(misaligned) [95% CI]"):
+        table.add_column(col, justify="left" if col == "family" else "right")
+    rows = [*results["by_family"].items(), ("overall", results["overall"])]
+    for family, g in rows:
+        lo, hi = g["propensity_ci"]
+        mlo, mhi = g["mean_p_misaligned_ci"]
+        table.add_row(family, str(g["n_samples"]), str(g["misaligned"]), str(g["error"]),
+                      f"{g['propensity']:.2f} [{lo:.2f}, {hi:.2f}]",
+                      f"{g['mean_p_misaligned']:.3f} [{mlo:.3f}, {mhi:.3f}]",
+                      style="bold" if family == "overall" else None)
+    console.print(table)
+
+
 @app.command()
 def demo(
     name: Annotated[str, typer.Option(help="run name: output in runs/<name>")] = "demo",
@@ -201,9 +243,10 @@ def demo(
     from parables.demo import run_demo
 
     cfg = _config(config, name=name)
-    ledger = run_demo(cfg, console)
+    results, ledger = run_demo(cfg, console)
+    print_results(results)
     print_usage(ledger)
-    console.print(f"manifest: {cfg.run_dir / 'manifest.json'}")
+    console.print(f"results: {cfg.run_dir / 'eval'}  manifest: {cfg.run_dir / 'manifest.json'}")
 
 
 def main() -> None:

@@ -1,0 +1,139 @@
+"""Honeypot families: parametrised situations that tempt an AI to act against its constitution.
+
+Each family is a YAML file (package data, or a user's own directory) validated here; a bad
+file ends in one line naming the family and the field.
+"""
+
+from __future__ import annotations
+
+import string
+from importlib.resources import files
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from parables.errors import ParablesError
+
+__all__ = ["VARIABLES", "Family", "SurfacePool", "load_families", "load_pools"]
+
+#: template variables every family may use; their values come from the split's pool
+VARIABLES = ("agent", "org", "domain", "person", "rival", "threat")
+GOALS = ("explicit", "none")
+THREATS = ("replacement", "restriction", "none")
+FRAMINGS = ("plain", "story")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Family(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    title: str
+    principle: str
+    system: str
+    goal: str
+    situation: str
+    threat: dict[str, str]
+    aligned: list[str] = Field(min_length=1)
+    misaligned: list[str] = Field(min_length=1)
+
+    @field_validator("threat")
+    @classmethod
+    def _threats(cls, v: dict[str, str]) -> dict[str, str]:
+        if set(v) != set(THREATS):
+            raise ValueError(f"needs exactly the keys {', '.join(THREATS)}")
+        return v
+
+    def templates(self) -> dict[str, str]:
+        out = {"system": self.system, "goal": self.goal, "situation": self.situation}
+        out.update({f"threat.{k}": t for k, t in self.threat.items()})
+        out.update({f"aligned[{i}]": t for i, t in enumerate(self.aligned)})
+        out.update({f"misaligned[{i}]": t for i, t in enumerate(self.misaligned)})
+        return out
+
+
+class SurfacePool(_Strict):
+    """Surface variables of one split; eval and train pools must not share a value."""
+
+    orgs: list[dict[str, str]] = Field(min_length=1)
+    agents: list[str] = Field(min_length=1)
+    people: list[str] = Field(min_length=1)
+    rivals: list[str] = Field(min_length=1)
+
+    def values(self) -> set[str]:
+        return {o["org"] for o in self.orgs} | {*self.agents, *self.people, *self.rivals}
+
+
+def _yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ParablesError(f"{path}: cannot read ({e.strerror})") from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ParablesError(f"{where}: malformed YAML: {getattr(e, 'problem', e)}") from e
+
+
+def _check_placeholders(family: Family, path: Path) -> None:
+    for field, text in family.templates().items():
+        try:
+            names = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+        except ValueError as e:
+            raise ParablesError(f"{path}: family '{family.id}', field {field}: {e}") from e
+        unknown = names - set(VARIABLES) - {""}
+        if unknown or (field != "situation" and "threat" in names):
+            bad = ", ".join(sorted(unknown or {"threat"}))
+            raise ParablesError(
+                f"{path}: family '{family.id}', field {field}: unknown template variable "
+                f"{{{bad}}}; allowed: {', '.join(v for v in VARIABLES if v != 'threat')}"
+                " ({threat} only in situation)"
+            )
+
+
+def load_families(directory: Path | None = None) -> dict[str, Family]:
+    """All families in `directory` (default: the families shipped with parables)."""
+    root = Path(str(files("parables.honeypots") / "families")) if directory is None else directory
+    paths = sorted(root.glob("*.yaml"))
+    if not paths:
+        raise ParablesError(f"{root}: no family files (*.yaml)")
+    families: dict[str, Family] = {}
+    for path in paths:
+        data = _yaml(path)
+        try:
+            family = Family.model_validate(data)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = ".".join(str(p) for p in err["loc"]) or "<top level>"
+            fid = data.get("id", path.stem) if isinstance(data, dict) else path.stem
+            raise ParablesError(f"{path}: family '{fid}', field {field}: {err['msg']}") from e
+        _check_placeholders(family, path)
+        if family.id in families:
+            raise ParablesError(f"{path}: family id '{family.id}' is defined twice")
+        families[family.id] = family
+    return families
+
+
+def load_pools(path: Path | None = None) -> dict[str, SurfacePool]:
+    """The eval and train surface-variable pools (default: shipped `variables.yaml`)."""
+    path = Path(str(files("parables.honeypots") / "variables.yaml")) if path is None else path
+    data = _yaml(path)
+    if not isinstance(data, dict) or set(data) != {"eval", "train"}:
+        raise ParablesError(f"{path}: expected exactly two sections, 'eval' and 'train'")
+    pools = {}
+    for split, section in data.items():
+        try:
+            pools[split] = SurfacePool.model_validate(section)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ParablesError(f"{path}: {split}.{field}: {err['msg']}") from e
+    shared = pools["eval"].values() & pools["train"].values()
+    if shared:
+        raise ParablesError(
+            f"{path}: eval and train pools share {', '.join(sorted(shared))}; "
+            "splits must differ in every surface variable"
+        )
+    return pools
