@@ -107,3 +107,21 @@ def test_score_command_with_tiny_model(  # type: ignore[no-untyped-def]
     assert code == 0, err
     assert "option scores (exact)" in out and "accepts" in out and "model usage" in out
     assert (tmp_path / "runs/default/manifest.json").is_file()
+
+
+def test_eval_on_embedded_model_prints_propensities(  # type: ignore[no-untyped-def]
+    embedded: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["eval", "--model", "parables/smollm2-135m", "--mode", "choice",
+                          "--families", "blackmail,hide_mistake", "--per-family", "2"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    assert "blackmail" in out and "hide_mistake" in out and "overall" in out
+    assert (tmp_path / "runs/default/eval/parables_smollm2-135m/results.json").is_file()
+
+
+def test_eval_unknown_family(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = run(["eval", "--families", "nope", "--model", "mockllm/model"],
+                       capsys, monkeypatch)
+    assert_one_line_error(code, err, "unknown honeypot family 'nope'")
