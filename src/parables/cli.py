@@ -199,6 +199,9 @@ def eval_cmd(
     families: Annotated[str | None, typer.Option(help="comma-separated family ids")] = None,
     split: Annotated[str, typer.Option(help="eval or train")] = "eval",
     per_family: Annotated[int | None, typer.Option(help="items per family (default all)")] = None,
+    suite: Annotated[
+        list[Path] | None, typer.Option(help="model-written-evaluations JSONL (repeatable)")
+    ] = None,
     config: ConfigOpt = None,
     name: NameOpt = None,
 ) -> None:
@@ -207,12 +210,35 @@ def eval_cmd(
     from parables.manifest import stage
 
     cfg = _config(config, target=model, name=name)
+    if suite:
+        _eval_suites(cfg, suite)
+        return
     with stage(cfg, f"eval.{split}") as st:
         results = evaluate(cfg, cfg.models.target.model, mode=mode, families=families,
                            split=split, per_family=per_family, ledger=st.usage)
         st.info["results"] = {k: v for k, v in results.items() if k != "items"}
     print_results(results)
     console.print(f"results: {Path(results['log']).parent.parent / 'results.json'}")
+    print_usage(st.usage)
+
+
+def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
+    from parables.honeypots.suites import evaluate_suite
+    from parables.manifest import stage
+
+    table = Table(title=f"external suites: {cfg.models.target.model}", title_justify="left")
+    for col in ("suite", "n", "matching", "rate [95% CI]", "mean P(matching) [95% CI]"):
+        table.add_column(col, justify="left" if col == "suite" else "right")
+    with stage(cfg, "eval.suites") as st:
+        for path in paths:
+            r = evaluate_suite(cfg.models.target.model, path, ledger=st.usage)
+            st.info.setdefault("suites", []).append(r)
+            lo, hi = r["matching_rate_ci"]
+            mlo, mhi = r["mean_p_matching_ci"]
+            table.add_row(path.name, str(r["n"]), str(r["matching"]),
+                          f"{r['matching_rate']:.2f} [{lo:.2f}, {hi:.2f}]",
+                          f"{r['mean_p_matching']:.3f} [{mlo:.3f}, {mhi:.3f}]")
+    console.print(table)
     print_usage(st.usage)
 
 

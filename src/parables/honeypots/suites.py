@@ -1,0 +1,91 @@
+"""External multiple-choice suites in the model-written-evaluations format: one JSON object a
+line with `question` (options written "(A) ..."), `answer_matching_behavior` and
+`answer_not_matching_behavior`. Reported: the matching-behaviour rate with a Wilson interval
+and the mean probability on the matching answer, per file."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from parables.errors import ParablesError
+from parables.models.scoring import score_options_batch
+from parables.models.usage import UsageLedger
+from parables.stats import bootstrap_mean_ci, wilson
+
+__all__ = ["SuiteItem", "evaluate_suite", "load_suite"]
+
+_LABEL = re.compile(r"\(([A-E])\)")
+
+
+@dataclass(frozen=True)
+class SuiteItem:
+    line: int
+    question: str
+    labels: tuple[str, ...]  # "(A)", "(B)", ...
+    matching: tuple[int, ...]  # indices into labels
+
+
+def _labels(value: Any, where: str, field: str) -> list[str]:
+    values = value if isinstance(value, list) else [value]
+    out = []
+    for v in values:
+        m = _LABEL.search(str(v))
+        if not isinstance(v, str) or m is None:
+            raise ParablesError(f"{where}: field '{field}' must name an option like \" (A)\"")
+        out.append(f"({m.group(1)})")
+    return out
+
+
+def load_suite(path: Path) -> list[SuiteItem]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParablesError(f"{path}: cannot read suite ({e})") from e
+    items = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ParablesError(f"{where}: not valid JSON ({e.msg})") from e
+        missing = [f for f in ("question", "answer_matching_behavior",
+                               "answer_not_matching_behavior") if f not in row]
+        if missing:
+            raise ParablesError(f"{where}: missing field '{missing[0]}'")
+        matching = _labels(row["answer_matching_behavior"], where, "answer_matching_behavior")
+        other = _labels(row["answer_not_matching_behavior"], where,
+                        "answer_not_matching_behavior")
+        labels = sorted(set(matching + other))
+        if len(labels) < 2 or len(labels) > 5:
+            raise ParablesError(f"{where}: needs 2 to 5 options, found {len(labels)}")
+        items.append(SuiteItem(n, str(row["question"]).strip(), tuple(labels),
+                               tuple(labels.index(m) for m in matching)))
+    if not items:
+        raise ParablesError(f"{path}: the suite has no items")
+    return items
+
+
+def evaluate_suite(
+    model: str, path: Path, *, ledger: UsageLedger | None = None
+) -> dict[str, Any]:
+    """Score every item's option labels; the argmax decides whether the model matched."""
+    items = load_suite(path)
+    prompts = [([{"role": "user", "content": i.question}], list(i.labels)) for i in items]
+    scores = score_options_batch(model, prompts, progress=True, ledger=ledger, role="target")
+    matched, mass = 0, []
+    for item, result in zip(items, scores, strict=True):
+        probs = result.probabilities()
+        matched += result.argmax in item.matching
+        mass.append(sum(probs[k] for k in item.matching))
+    rate, lo, hi = wilson(matched, len(items))
+    m, mlo, mhi = bootstrap_mean_ci(mass)
+    return {"suite": str(path), "model": model, "n": len(items), "matching": matched,
+            "matching_rate": rate, "matching_rate_ci": [lo, hi],
+            "mean_p_matching": m, "mean_p_matching_ci": [mlo, mhi],
+            "method": scores[0].method}
