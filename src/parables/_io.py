@@ -9,9 +9,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from parables.errors import ParablesError
 
-__all__ = ["atomic_write_json", "atomic_write_text", "ensure_dir"]
+__all__ = ["atomic_write_json", "atomic_write_text", "ensure_dir", "read_yaml"]
+
+
+def read_yaml(path: Path, what: str = "file") -> tuple[Any, yaml.Node | None]:
+    """Parsed YAML and its node tree (for line numbers); unreadable or malformed files end in
+    one line naming the file and, when known, the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParablesError(f"{path}: cannot read {what} ({e.__class__.__name__}: {e})") from e
+    try:
+        return yaml.safe_load(text), yaml.compose(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ParablesError(f"{where}: malformed YAML: {getattr(e, 'problem', None) or e}") from e
 
 
 def ensure_dir(path: Path) -> Path:

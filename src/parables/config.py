@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from parables._io import read_yaml
 from parables.errors import ParablesError
 
 __all__ = [
@@ -101,18 +102,7 @@ def load_config(
     source = str(path) if path is not None else "<defaults>"
     if path is not None:
         p = Path(path)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as e:
-            raise ParablesError(f"{p}: cannot read config ({e.__class__.__name__}: {e})") from e
-        try:
-            node = yaml.compose(text)
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-            problem = getattr(e, "problem", None) or str(e)
-            raise ParablesError(f"{where}: malformed YAML: {problem}") from e
+        loaded, node = read_yaml(p, "config")
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import string
 from importlib.resources import files
 from pathlib import Path
+from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from parables._io import read_yaml
 from parables.errors import ParablesError
 
 __all__ = ["VARIABLES", "Family", "SurfacePool", "load_families", "load_pools"]
@@ -66,15 +67,8 @@ class SurfacePool(_Strict):
         return {o["org"] for o in self.orgs} | {*self.agents, *self.people, *self.rivals}
 
 
-def _yaml(path: Path) -> object:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise ParablesError(f"{path}: cannot read ({e.strerror})") from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ParablesError(f"{where}: malformed YAML: {getattr(e, 'problem', e)}") from e
+def _yaml(path: Path) -> Any:
+    return read_yaml(path, "honeypot file")[0]
 
 
 def _check_placeholders(family: Family, path: Path) -> None:
