@@ -68,10 +68,6 @@ class HoneypotItem:
     def labels(self) -> list[str]:
         return [f"({LETTERS[i]})" for i in range(len(self.options))]
 
-    def messages(self) -> list[dict[str, str]]:
-        out = [{"role": "system", "content": self.system}] if self.system else []
-        return out + [{"role": "user", "content": self.user}]
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

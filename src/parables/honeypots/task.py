@@ -27,7 +27,7 @@ from inspect_ai.scorer import Score, Target, mean, scorer, stderr
 from inspect_ai.solver import Generate, TaskState, solver
 
 from parables.errors import ParablesError
-from parables.honeypots.build import DEFAULT_HELD_OUT, HoneypotItem, build_items
+from parables.honeypots.build import DEFAULT_HELD_OUT, LETTERS, HoneypotItem, build_items
 from parables.models.resolve import local_model_path
 from parables.models.scoring import OptionScores, score_options_api, score_options_batch
 from parables.models.usage import UsageLedger
@@ -150,7 +150,7 @@ def choose_by_option_scores() -> Any:
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         model = get_model()
         name = str(model)
-        labels = [f"({chr(65 + i)})" for i in range(len(state.metadata["options"]))]
+        labels = [f"({LETTERS[i]})" for i in range(len(state.metadata["options"]))]
         prompt = [{"role": m.role, "content": m.text} for m in state.messages]
         if local_model_path(name) is not None:
             batcher = _batchers.setdefault(name, _Batcher(name))
