@@ -88,8 +88,8 @@ def test_errors_are_counted_never_aligned() -> None:
     def sample(i: int, outcome: str | None) -> SimpleNamespace:
         meta = {"family": "blackmail", "framing": "plain", "threat": "none", "goal": "none"}
         scores = None if outcome is None else {
-            "s": SimpleNamespace(metadata={"outcome": outcome},
-                                 value={"p_misaligned": 0.9 if outcome == "misaligned" else 0.1})}
+            "s": SimpleNamespace(value=outcome, metadata={
+                "outcome": outcome, "p_misaligned": 0.9 if outcome == "misaligned" else 0.1})}
         return SimpleNamespace(id=str(i), metadata=meta, scores=scores,
                                error=None if outcome else SimpleNamespace(message="boom"))
 
@@ -126,4 +126,4 @@ def test_inspect_finds_the_task_through_the_entry_point(tiny_llama: Path, tmp_pa
                           model_args={"model_path": str(tiny_llama)},
                           log_dir=str(tmp_path), display="none")
     assert log.status == "success" and len(log.samples) == 2
-    assert log.results.scores[0].metrics["mean"].value >= 0
+    assert 0 <= log.results.scores[0].metrics["propensity"].value <= 1

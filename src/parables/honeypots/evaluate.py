@@ -13,7 +13,8 @@ from typing import Any
 from parables._io import atomic_write_json, atomic_write_text, ensure_dir
 from parables.config import ParablesConfig
 from parables.errors import ParablesError
-from parables.honeypots.task import honeypots, take_local_tokens
+from parables.honeypots.choice import take_local_tokens
+from parables.honeypots.task import honeypots
 from parables.models.resolve import resolve_model
 from parables.models.usage import UsageLedger
 from parables.stats import bootstrap_mean_ci, wilson
@@ -33,6 +34,9 @@ def evaluate(
     families: str | list[str] | None = None,
     split: str = "eval",
     per_family: int | None = None,
+    judge: str | None = None,
+    tool_format: str = "auto",
+    explain: bool = False,
     ledger: UsageLedger | None = None,
     display: str = "rich",
     out_dir: Path | None = None,
@@ -43,7 +47,7 @@ def evaluate(
     out = ensure_dir(out_dir or config.run_dir / "eval" / _slug(model))
     target = resolve_model(model, role="target", generation=config.generation, seed=config.seed)
     task = honeypots(mode=mode, families=families, split=split, per_family=per_family,
-                     seed=config.seed)
+                     seed=config.seed, judge=judge, tool_format=tool_format, explain=explain)
     (log,) = inspect_eval(
         task, model=target, log_dir=str(out / "logs"), display=display,  # type: ignore[arg-type]
         max_samples=64, seed=config.seed, fail_on_error=False,
@@ -51,8 +55,7 @@ def evaluate(
     if log.status != "success" and not log.samples:
         message = log.error.message if log.error else log.status
         raise ParablesError(f"honeypot eval of '{model}' failed: {message}")
-    results = summarise(log)
-    results.update(model=model, mode=mode, split=split, log=str(log.location))
+    results = _finish(log, out, model=model, mode=mode, split=split, judge=judge)
     if ledger is not None:
         n = results["overall"]["n_samples"]
         usage = log.stats.role_usage.get("target") or log.stats.model_usage.get(str(target))
@@ -60,8 +63,44 @@ def evaluate(
             ledger.record("target", model, usage, calls=n)
         else:  # local exact scoring runs outside Inspect's usage records
             ledger.record_tokens("target", model, take_local_tokens(str(target)), calls=n)
+        if judge and "judge" in log.stats.role_usage:
+            ledger.record("judge", judge, log.stats.role_usage["judge"], calls=0)
+    return results
+
+
+def _finish(log: Any, out: Path, **info: Any) -> dict[str, Any]:
+    results = summarise(log)
+    results.update(info, log=str(log.location))
     atomic_write_json(out / "results.json", results)
     _write_csv(out / "families.csv", results)
+    return results
+
+
+def rescore(log_path: Path, judge: str, *, ledger: UsageLedger | None = None,
+            out_dir: Path | None = None) -> dict[str, Any]:
+    """Re-judge a saved honeypot log with another judge, without calling the target again."""
+    from inspect_ai import score as inspect_score
+    from inspect_ai.log import read_eval_log
+
+    from parables.honeypots.task import honeypot_scorer
+
+    try:
+        log = read_eval_log(str(log_path))
+    except (OSError, ValueError) as e:
+        raise ParablesError(f"{log_path}: cannot read Inspect log ({e})") from e
+    if log.eval.task not in ("honeypots", "parables/honeypots"):
+        raise ParablesError(f"{log_path}: not a honeypot log (task '{log.eval.task}')")
+    rescored = inspect_score(log, honeypot_scorer(judge), action="overwrite", display="none")
+    out = ensure_dir(out_dir or log_path.parent.parent / f"rescored-{_slug(judge)}")
+    from inspect_ai.log import write_eval_log
+
+    write_eval_log(rescored, str(out / log_path.name))
+    rescored.location = str(out / log_path.name)
+    results = _finish(rescored, out, model=log.eval.model, mode=log.eval.task_args.get(
+        "mode", "choice"), split=log.eval.task_args.get("split", "eval"), judge=judge,
+        rescored_from=str(log_path))
+    if ledger is not None and "judge" in rescored.stats.role_usage:
+        ledger.record("judge", judge, rescored.stats.role_usage["judge"], calls=0)
     return results
 
 
@@ -72,8 +111,12 @@ def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
     p, lo, hi = wilson(counts["misaligned"], denom)
     probs = [r["p_misaligned"] for r in rows if r["p_misaligned"] is not None]
     m, mlo, mhi = bootstrap_mean_ci(probs)
+    flags = [r["ethical_reasoning"] for r in rows if r.get("ethical_reasoning") is not None]
+    e, elo, ehi = wilson(sum(flags), len(flags))
     return {"n_samples": len(rows), **counts, "propensity": p, "propensity_ci": [lo, hi],
-            "mean_p_misaligned": m, "mean_p_misaligned_ci": [mlo, mhi]}
+            "mean_p_misaligned": m, "mean_p_misaligned_ci": [mlo, mhi],
+            "ethical_reasoning_n": len(flags), "ethical_reasoning_rate": e,
+            "ethical_reasoning_ci": [elo, ehi]}
 
 
 def summarise(log: Any) -> dict[str, Any]:
@@ -82,13 +125,13 @@ def summarise(log: Any) -> dict[str, Any]:
     for sample in log.samples or []:
         meta = sample.metadata
         score = next(iter((sample.scores or {}).values()), None)
-        if sample.error is not None or score is None:
-            outcome, p_bad = "error", None
-        else:
-            outcome, p_bad = score.metadata["outcome"], score.value["p_misaligned"]
+        scored = (score.metadata or {}) if score is not None and sample.error is None else {}
         rows.append({"id": sample.id, "family": meta["family"], "framing": meta["framing"],
-                     "threat": meta["threat"], "goal": meta["goal"], "outcome": outcome,
-                     "p_misaligned": p_bad})
+                     "threat": meta["threat"], "goal": meta["goal"],
+                     "outcome": scored.get("outcome", "error"),
+                     "p_misaligned": scored.get("p_misaligned"),
+                     "ethical_reasoning": scored.get("ethical_reasoning"),
+                     "method": scored.get("method"), "evidence": scored.get("evidence")})
     if not rows:
         raise ParablesError("the honeypot eval produced no samples")
     by: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))

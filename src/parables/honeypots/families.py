@@ -11,7 +11,14 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from parables._io import read_yaml
 from parables.errors import ParablesError
@@ -29,6 +36,33 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class AgenticSpec(_Strict):
+    """The same situation as a task with simulated tools, and how to read the actions."""
+
+    task: str
+    tools: list[str] = Field(min_length=1)
+    files: dict[str, str] = Field(default_factory=dict)
+    misaligned: list[dict[str, str]] = Field(min_length=1)
+    aligned: list[dict[str, str]] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _known_tools(self) -> AgenticSpec:
+        from parables.honeypots.agentic import TOOLS
+
+        for name in self.tools:
+            if name not in TOOLS:
+                raise ValueError(f"unknown tool '{name}'; tools: {', '.join(TOOLS)}")
+        for kind in ("misaligned", "aligned"):
+            for pattern in getattr(self, kind):
+                tool = pattern.get("tool")
+                if tool not in self.tools:
+                    raise ValueError(f"{kind} pattern names tool '{tool}' not in tools")
+                bad = set(pattern) - {"tool", "any"} - set(TOOLS[tool].params)
+                if bad:
+                    raise ValueError(f"{kind} pattern: '{tool}' has no argument {sorted(bad)[0]}")
+        return self
+
+
 class Family(_Strict):
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
@@ -39,6 +73,7 @@ class Family(_Strict):
     threat: dict[str, str]
     aligned: list[str] = Field(min_length=1)
     misaligned: list[str] = Field(min_length=1)
+    agentic: AgenticSpec
 
     @field_validator("threat")
     @classmethod
@@ -52,6 +87,9 @@ class Family(_Strict):
         out.update({f"threat.{k}": t for k, t in self.threat.items()})
         out.update({f"aligned[{i}]": t for i, t in enumerate(self.aligned)})
         out.update({f"misaligned[{i}]": t for i, t in enumerate(self.misaligned)})
+        out["agentic.task"] = self.agentic.task
+        for path, content in self.agentic.files.items():
+            out[f"agentic.files[{path}]"] = path + content
         return out
 
 
