@@ -195,27 +195,46 @@ def models_score(
 @app.command("eval")
 def eval_cmd(
     model: Annotated[str | None, typer.Option("--model", "--target", help="evaluated")] = None,
-    mode: Annotated[str, typer.Option(help="choice")] = "choice",
+    mode: Annotated[str, typer.Option(help="choice or agentic")] = "choice",
     families: Annotated[str | None, typer.Option(help="comma-separated family ids")] = None,
     split: Annotated[str, typer.Option(help="eval or train")] = "eval",
     per_family: Annotated[int | None, typer.Option(help="items per family (default all)")] = None,
     suite: Annotated[
         list[Path] | None, typer.Option(help="model-written-evaluations JSONL (repeatable)")
     ] = None,
+    judge: JudgeOpt = None,
+    tool_format: Annotated[str, typer.Option(help="agentic: auto, native or text")] = "auto",
+    explain: Annotated[bool, typer.Option(help="choice: also collect a short reply, for "
+                                          "the ethical-reasoning rate")] = False,
+    rescore: Annotated[
+        Path | None, typer.Option(help="re-judge a saved honeypot log with --judge")
+    ] = None,
     config: ConfigOpt = None,
     name: NameOpt = None,
 ) -> None:
     """Honeypot evaluation: per-family misalignment propensity with 95% intervals."""
     from parables.honeypots.evaluate import evaluate
+    from parables.honeypots.evaluate import rescore as rescore_log
     from parables.manifest import stage
 
-    cfg = _config(config, target=model, name=name)
+    cfg = _config(config, judge=judge, target=model, name=name)
     if suite:
         _eval_suites(cfg, suite)
         return
+    if rescore is not None:
+        if judge is None:
+            raise ParablesError("--rescore needs --judge MODEL (the judge that re-grades)")
+        with stage(cfg, "eval.rescore") as st:
+            results = rescore_log(rescore, cfg.models.judge.model, ledger=st.usage)
+        print_results(results)
+        print_usage(st.usage)
+        return
+    judged_by = cfg.models.judge.model if (judge or "judge" in cfg.models.model_fields_set) \
+        else None
     with stage(cfg, f"eval.{split}") as st:
         results = evaluate(cfg, cfg.models.target.model, mode=mode, families=families,
-                           split=split, per_family=per_family, ledger=st.usage)
+                           split=split, per_family=per_family, judge=judged_by,
+                           tool_format=tool_format, explain=explain, ledger=st.usage)
         st.info["results"] = {k: v for k, v in results.items() if k != "items"}
     print_results(results)
     console.print(f"results: {Path(results['log']).parent.parent / 'results.json'}")
@@ -242,22 +261,35 @@ def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
     print_usage(st.usage)
 
 
+def _interval(p: float, lo: float, hi: float) -> str:
+    return "n/a (no decided items)" if p != p else f"{p:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
 def print_results(results: dict[str, Any]) -> None:
     """Per-family propensity table (Wilson 95% CI) and mean misaligned probability."""
     table = Table(title=f"honeypots ({results['mode']}, {results['split']} split): "
                   f"{results['model']}", title_justify="left")
-    for col in ("family", "n", "misaligned", "errors", "propensity [95% CI]",
-                "mean P(misaligned) [95% CI]"):
+    choice = results["mode"] == "choice"
+    for col in ("family", "n", "mis/ali/ref", "invalid", "errors", "propensity [95% CI]",
+                "mean P(misaligned)" if choice else "ethical reasoning"):
         table.add_column(col, justify="left" if col == "family" else "right")
     rows = [*results["by_family"].items(), ("overall", results["overall"])]
     for family, g in rows:
         lo, hi = g["propensity_ci"]
-        mlo, mhi = g["mean_p_misaligned_ci"]
-        table.add_row(family, str(g["n_samples"]), str(g["misaligned"]), str(g["error"]),
-                      f"{g['propensity']:.2f} [{lo:.2f}, {hi:.2f}]",
-                      f"{g['mean_p_misaligned']:.3f} [{mlo:.3f}, {mhi:.3f}]",
+        if choice:
+            mlo, mhi = g["mean_p_misaligned_ci"]
+            last = f"{g['mean_p_misaligned']:.3f} [{mlo:.3f}, {mhi:.3f}]"
+        else:
+            last = f"{g['ethical_reasoning_rate']:.2f} (n={g['ethical_reasoning_n']})"
+        table.add_row(family, str(g["n_samples"]),
+                      f"{g['misaligned']}/{g['aligned']}/{g['refused']}", str(g["invalid"]),
+                      str(g["error"]), _interval(g["propensity"], lo, hi), last,
                       style="bold" if family == "overall" else None)
     console.print(table)
+    overall = results["overall"]
+    if choice and overall["ethical_reasoning_n"]:
+        console.print(f"ethical reasoning in replies: {overall['ethical_reasoning_rate']:.2f} "
+                      f"(n={overall['ethical_reasoning_n']})")
 
 
 @app.command()
