@@ -200,7 +200,9 @@ def eval_cmd(
     split: Annotated[str, typer.Option(help="eval or train")] = "eval",
     per_family: Annotated[int | None, typer.Option(help="items per family (default all)")] = None,
     suite: Annotated[
-        list[Path] | None, typer.Option(help="model-written-evaluations JSONL (repeatable)")
+        list[Path] | None,
+        typer.Option(help="model-written-evaluations JSONL, or 'prior' for the "
+                          "narrative-prior probe (repeatable)"),
     ] = None,
     judge: JudgeOpt = None,
     tool_format: Annotated[str, typer.Option(help="agentic: auto, native or text")] = "auto",
@@ -242,6 +244,7 @@ def eval_cmd(
 
 
 def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
+    from parables.honeypots.prior import evaluate_prior
     from parables.honeypots.suites import evaluate_suite
     from parables.manifest import stage
 
@@ -250,6 +253,9 @@ def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
         table.add_column(col, justify="left" if col == "suite" else "right")
     with stage(cfg, "eval.suites") as st:
         for path in paths:
+            if str(path) == "prior" and not path.exists():
+                _print_prior(evaluate_prior(cfg.models.target.model, ledger=st.usage))
+                continue
             r = evaluate_suite(cfg.models.target.model, path, ledger=st.usage)
             st.info.setdefault("suites", []).append(r)
             lo, hi = r["matching_rate_ci"]
@@ -257,8 +263,24 @@ def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
             table.add_row(path.name, str(r["n"]), str(r["matching"]),
                           f"{r['matching_rate']:.2f} [{lo:.2f}, {hi:.2f}]",
                           f"{r['mean_p_matching']:.3f} [{mlo:.3f}, {mhi:.3f}]")
-    console.print(table)
+    if table.row_count:
+        console.print(table)
     print_usage(st.usage)
+
+
+def _print_prior(r: dict[str, Any]) -> None:
+    lo, hi = r["trope_rate_ci"]
+    table = Table(title=f"narrative-prior probe: {r['model']} ({r['method']})",
+                  title_justify="left")
+    for col in ("openings", "prefers the evil-AI trope [95% CI]", "mean P(trope)",
+                "mean P(trope), per token"):
+        table.add_column(col, justify="right")
+    table.add_row(str(r["n"]), f"{r['prefers_trope']} = {r['trope_rate']:.2f} "
+                  f"[{lo:.2f}, {hi:.2f}]", "{:.3f} [{:.3f}, {:.3f}]".format(
+                      r["mean_p_trope"], *r["mean_p_trope_ci"]),
+                  "{:.3f} [{:.3f}, {:.3f}]".format(r["mean_p_trope_per_token"],
+                                                   *r["mean_p_trope_per_token_ci"]))
+    console.print(table)
 
 
 def _interval(p: float, lo: float, hi: float) -> str:

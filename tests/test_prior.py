@@ -1,0 +1,30 @@
+"""The narrative-prior probe: 200 openings, balanced continuations, exact scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from parables.honeypots.build import build_items
+from parables.honeypots.prior import evaluate_prior, load_prior
+
+
+def test_at_least_200_distinct_openings_with_similar_length_continuations() -> None:
+    items = load_prior()
+    assert len(items) >= 200
+    assert len({i.opening for i in items}) == len(items) == len({i.id for i in items})
+    for i in items:
+        a, b = len(i.trope), len(i.aligned)
+        assert 0.7 < a / b < 1.4, (i.id, a, b)  # similar length: no length giveaway
+        assert "{" not in i.opening + i.trope + i.aligned
+
+
+def test_openings_do_not_reuse_honeypot_eval_text() -> None:
+    eval_text = "\n".join(i.user for i in build_items("eval"))
+    assert not any(i.opening in eval_text for i in load_prior())
+
+
+def test_prior_probe_scores_on_a_local_model(tiny_llama: Path) -> None:
+    r = evaluate_prior(f"hf/{tiny_llama}", limit=12)
+    assert r["n"] == 12 and r["method"] == "exact"
+    assert 0 <= r["trope_rate_ci"][0] <= r["trope_rate"] <= r["trope_rate_ci"][1] <= 1
+    assert all(0 < x["p_trope"] < 1 and 0 < x["p_trope_per_token"] < 1 for x in r["items"])
