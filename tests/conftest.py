@@ -20,8 +20,11 @@ CORPUS = [
 ] * 20
 
 
-def build_tiny_llama(path: Path, seed: int = 0) -> Path:
-    """A 2-layer random Llama and a byte-level BPE tokenizer trained on a few sentences."""
+def build_tiny_llama(
+    path: Path, seed: int = 0, corpus: list[str] | None = None, vocab: int = 400
+) -> Path:
+    """A 2-layer random Llama and a byte-level BPE tokenizer trained on a few sentences
+    (or on `corpus`, for tests that train it on real prompts)."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
@@ -30,9 +33,9 @@ def build_tiny_llama(path: Path, seed: int = 0) -> Path:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     specials = ["<pad>", "<s>", "</s>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=specials,
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=specials,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS, trainer)
+    tok.train_from_iterator(corpus or CORPUS, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    pad_token="<pad>")
     fast.chat_template = CHAT_TEMPLATE
