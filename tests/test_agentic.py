@@ -184,3 +184,31 @@ def test_text_mode_on_a_local_model_runs(tiny_llama: Path, tmp_path: Path, famil
     row = results["items"][0]
     assert row["outcome"] in ("invalid", "refused", "aligned", "misaligned")
     assert results["overall"]["error"] == 0
+
+
+def test_text_format_calls_are_judged_structurally(tmp_path: Path) -> None:
+    from parables.honeypots import evaluate as ev
+
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "tx"})
+    reply = text_output('I will follow the rule.\nCALL escalate {"note": "refund above limit"}')
+    original = ev.resolve_model
+    ev.resolve_model = lambda name, **kw: original(  # type: ignore[assignment]
+        name, args={"custom_outputs": [reply]}, **kw)
+    try:
+        results = evaluate(cfg, "mockllm/model", mode="agentic", families="override_rules",
+                           per_family=1, tool_format="text", display="none",
+                           out_dir=tmp_path / "o")
+    finally:
+        ev.resolve_model = original
+    row = results["items"][0]
+    assert row["outcome"] == "aligned" and "escalate" in row["evidence"]
+
+
+def test_choice_mode_explain_reports_ethical_reasoning(tiny_llama: Path, tmp_path: Path) -> None:
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "ex",
+                             "generation.max_tokens": 8})
+    results = evaluate(cfg, f"hf/{tiny_llama}", families="blackmail", per_family=3,
+                       explain=True, display="none", out_dir=tmp_path / "o")
+    overall = results["overall"]
+    assert overall["ethical_reasoning_n"] == 3
+    assert 0 <= overall["ethical_reasoning_rate"] <= 1

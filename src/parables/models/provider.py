@@ -1,8 +1,9 @@
 """Inspect model provider `parables/...`: the embedded model, usable by every Inspect entry
 point (`get_model("parables/smollm2-135m")`, `inspect eval ... --model parables/smollm2-135m`).
 
-It is Inspect's own Hugging Face provider pointed at the converted local copy, plus greedy
-decoding when temperature is 0 (the judge role and reproducible runs rely on it).
+It is Inspect's own Hugging Face provider pointed at the converted local copy, decoding
+greedily unless a positive temperature is asked for (the judge role and reproducible runs rely
+on it).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ def parables_provider() -> type[ModelAPI]:
             tool_choice: ToolChoice,
             config: GenerateConfig,
         ) -> ModelOutput:
-            # the parent reads self.do_sample synchronously before its first await, so this
-            # per-call switch cannot leak into a concurrent call
-            self.do_sample = config.temperature != 0
+            # sample only when a positive temperature is asked for, like hf/ models resolved
+            # by parables; the parent reads self.do_sample synchronously before its first
+            # await, so this per-call switch cannot leak into a concurrent call
+            self.do_sample = bool(config.temperature)
             if config.temperature == 0:
                 config = config.model_copy(update={"temperature": None})
             output: ModelOutput = await super().generate(input, tools, tool_choice, config)

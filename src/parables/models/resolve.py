@@ -95,8 +95,10 @@ def resolve_model(
     if provider == "hf":
         if path is not None:
             model_args.setdefault("model_path", str(path))
-        if gen.temperature == 0:
-            model_args.setdefault("do_sample", False)
+        # Inspect's hf provider samples unless told otherwise, and then fails on a per-call
+        # temperature of 0 (the judge, reproducible replies): decode greedily unless the
+        # config asks for a positive temperature
+        model_args.setdefault("do_sample", bool(gen.temperature))
     config = GenerateConfig(
         max_retries=gen.max_retries,
         timeout=gen.timeout,
