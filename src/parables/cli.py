@@ -292,9 +292,11 @@ def print_results(results: dict[str, Any]) -> None:
     table = Table(title=f"honeypots ({results['mode']}, {results['split']} split): "
                   f"{results['model']}", title_justify="left")
     choice = results["mode"] == "choice"
-    for col in ("family", "n", "mis/ali/ref", "invalid", "errors", "propensity [95% CI]",
-                "mean P(misaligned)" if choice else "ethical reasoning"):
-        table.add_column(col, justify="left" if col == "family" else "right")
+    width = max(len(f) for f in [*results["by_family"], "overall"])
+    table.add_column("family", no_wrap=True, min_width=width)
+    for col in ("n", "mis/ali/ref", "inv", "err", "propensity [95% CI]",
+                "mean P(mis) [95% CI]" if choice else "ethical reasoning"):
+        table.add_column(col, justify="right")
     rows = [*results["by_family"].items(), ("overall", results["overall"])]
     for family, g in rows:
         lo, hi = g["propensity_ci"]
