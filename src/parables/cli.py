@@ -29,6 +29,11 @@ app = typer.Typer(
 models_app = typer.Typer(help="Model access: roles, the embedded model, generation, scoring.",
                          no_args_is_help=True)
 app.add_typer(models_app, name="models")
+constitution_app = typer.Typer(help="The constitution the stories teach.", no_args_is_help=True)
+app.add_typer(constitution_app, name="constitution")
+stories_app = typer.Typer(help="Constitution stories: generate, gate, dedup, guard, stats.",
+                          no_args_is_help=True)
+app.add_typer(stories_app, name="stories")
 
 console = Console()
 
@@ -190,6 +195,110 @@ def models_score(
     console.print(table)
     console.print(result.note, style="dim", highlight=False)
     print_usage(st.usage)
+
+
+@constitution_app.command("check")
+def constitution_check(
+    file: Annotated[Path | None, typer.Argument(help="YAML file (default: the shipped one)")]
+    = None,
+) -> None:
+    """Validate a constitution and summarise it."""
+    from parables.constitution import default_constitution_path, load_constitution
+
+    c = load_constitution(file)
+    table = Table(title=f"{c.name} ({file or default_constitution_path()})",
+                  title_justify="left")
+    for col in ("principle", "title", "why (words)", "examples"):
+        table.add_column(col)
+    for p in c.principles:
+        table.add_row(p.id, p.title, str(len(p.why.split())), str(len(p.examples)))
+    console.print(table)
+    console.print(f"{len(c.principles)} principles, {len(c.themes)} themes: "
+                  + ", ".join(t.id for t in c.themes), highlight=False)
+
+
+@stories_app.command("generate")
+def stories_generate(
+    n: Annotated[int | None, typer.Option("--n", help="stories (default: stories.n)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print planned calls, tokens, cost")] = False,
+    max_cost: Annotated[float | None, typer.Option(help="USD budget; stops cleanly")] = None,
+    against: Annotated[list[Path] | None, typer.Option(
+        help="extra JSONL texts to keep out of the stories")] = None,
+    constitution: Annotated[Path | None, typer.Option(help="constitution YAML")] = None,
+    brainstorm: Annotated[bool | None, typer.Option(help="LLM premise per seed")] = None,
+    revise: Annotated[bool | None, typer.Option(help="critique -> revise pass")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="stories written at once")] = None,
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    judge: JudgeOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Write stories (resumable), then gate, dedup and guard them into dataset.jsonl."""
+    from parables.manifest import stage
+    from parables.stories.pipeline import generate_stories, plan, read_jsonl
+
+    cfg = _config(config, generator, judge, None, name, **{
+        "stories.max_cost": max_cost, "stories.constitution": constitution,
+        "stories.brainstorm": brainstorm, "stories.revise": revise,
+        "stories.concurrency": concurrency,
+        "stories.against": [str(p) for p in against] if against else None})
+    if dry_run:
+        out = cfg.run_dir / "stories"
+        done = len(read_jsonl(out / "stories.jsonl")) + len(read_jsonl(out / "rejected.jsonl"))
+        p = plan(cfg, n or cfg.stories.n, done)
+        table = Table(title=f"plan: {p.stories} stories to write", title_justify="left")
+        for col in ("role", "model", "calls", "input tok", "output tok", "est. cost"):
+            table.add_column(col, justify="left" if col in ("role", "model") else "right")
+        for role in ("generator", "judge"):
+            cost = p.cost[role]
+            table.add_row(role, getattr(cfg.models, role).model, str(p.calls[role]),
+                          f"{p.input_tokens[role]:,}", f"{p.output_tokens[role]:,}",
+                          "unknown (set stories.prices)" if cost is None else f"${cost:,.2f}")
+        console.print(table)
+        return
+    with stage(cfg, "stories") as st:
+        summary = generate_stories(cfg, n=n, ledger=st.usage)
+        st.info["summary"] = summary
+    console.print(
+        f"dataset: {summary['dataset']} stories ({summary['rejected']} rejected, "
+        f"{summary['duplicates']} duplicates, {summary['contaminated']} contaminated, "
+        f"{summary['failed_pending']} failed — rerun to retry) -> {summary['out']}")
+    if summary["budget_stopped"]:
+        console.print(f"stopped at the budget: ${summary['spent_usd']:.2f} spent")
+    for flag in summary["flags"]:
+        console.print(f"mode collapse: {flag}", style="yellow", highlight=False)
+    print_usage(st.usage)
+
+
+@stories_app.command("stats")
+def stories_stats(
+    directory: Annotated[Path | None, typer.Argument(help="stories dir (runs/<name>/stories)")]
+    = None,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Counts per axis, lengths, distinct-n, frequent names/openings, mode-collapse flags."""
+    from parables.stories.pipeline import read_jsonl
+    from parables.stories.stats import story_stats
+
+    cfg = _config(config, name=name)
+    out = directory or cfg.run_dir / "stories"
+    if not (out / "dataset.jsonl").is_file():
+        raise ParablesError(f"{out}: no dataset.jsonl; run `parables stories generate` first")
+    s = story_stats(read_jsonl(out / "dataset.jsonl"), read_jsonl(out / "rejected.jsonl"))
+    console.print(f"{s['stories']} stories, {s['rejected']} rejected; words mean "
+                  f"{s['words']['mean']:.0f} (min {s['words']['min']}, max {s['words']['max']}); "
+                  f"distinct-1 {s['distinct_1']:.3f}, distinct-2 {s['distinct_2']:.3f}")
+    for axis, counts in s["per_axis"].items():
+        console.print(f"{axis}: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                      highlight=False)
+    console.print("top names: " + ", ".join(f"{k} {v}" for k, v in s["top_names"]))
+    console.print("top openings: " + " | ".join(f"{k[:50]!r} {v}" for k, v in
+                                               s["top_openings"]), highlight=False)
+    console.print("rejections: " + (", ".join(f"{k} {v}" for k, v in
+                                              s["rejection_reasons"].items()) or "none"))
+    for flag in s["flags"]:
+        console.print(f"mode collapse: {flag}", style="yellow", highlight=False)
 
 
 @app.command("eval")

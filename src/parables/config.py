@@ -23,6 +23,7 @@ __all__ = [
     "ModelsConfig",
     "ParablesConfig",
     "RoleModel",
+    "StoriesConfig",
     "config_hash",
     "load_config",
 ]
@@ -67,6 +68,24 @@ class GenerationConfig(_Strict):
     temperature: float | None = Field(None, ge=0, description="None keeps provider default")
 
 
+class StoriesConfig(_Strict):
+    """Story generation (constitution -> seeds -> stories -> gate -> dedup -> guard)."""
+
+    n: int = Field(24, ge=1, description="stories to generate")
+    constitution: Path | None = Field(None, description="YAML file; default: the shipped one")
+    tension_rate: float = Field(0.25, ge=0, le=1, description="seeds with two principles")
+    brainstorm: bool = Field(False, description="LLM premise per seed before writing")
+    revise: bool = Field(False, description="critique -> revise pass")
+    concurrency: int = Field(8, ge=1, description="stories written at once")
+    rubric_threshold: int = Field(3, ge=1, le=5, description="judge rubric: lowest passing")
+    dedup_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
+    ngram: int = Field(10, ge=4, description="contamination guard: shared word n-gram length")
+    against: list[Path] = Field(default_factory=list, description="extra JSONL texts to guard")
+    max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="USD per 1M input/output tokens, by model string")
+
+
 class ParablesConfig(_Strict):
     """Top-level configuration; later stages add their own sections."""
 
@@ -75,6 +94,7 @@ class ParablesConfig(_Strict):
     seed: int = Field(0, description="seeds sampling, data order and judges")
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    stories: StoriesConfig = Field(default_factory=StoriesConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -117,7 +137,7 @@ def load_config(
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise ParablesError(_describe(e, source, node, cls)) from e
+        raise ParablesError(validation_message(e, source, node, cls)) from e
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -137,7 +157,7 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         cur[keys[-1]] = value
 
 
-def _describe(
+def validation_message(
     error: ValidationError, source: str, node: yaml.Node | None, cls: type[BaseModel]
 ) -> str:
     """One line for the first validation problem: file:line: field: what was expected."""
@@ -159,6 +179,10 @@ def _describe(
 def _line_of(node: yaml.Node | None, loc: list[str]) -> int | None:
     line = None
     for key in loc:
+        if isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
+            node = node.value[int(key)]
+            line = node.start_mark.line + 1
+            continue
         if not isinstance(node, yaml.MappingNode):
             break
         for k, v in node.value:

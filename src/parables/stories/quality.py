@@ -1,0 +1,97 @@
+"""The quality gate: cheap checks first (length, truncation, refusal to write, boilerplate, no
+narrated deliberation), then — when a judge is configured — an LLM rubric whose reasons are
+kept. A story that fails is recorded as rejected with its reasons, never written as a story."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from inspect_ai.model import Model
+
+from parables.honeypots.judge import JUDGE_CONFIG
+
+__all__ = ["RUBRIC", "Verdict", "cheap_checks", "rubric"]
+
+RUBRIC = ("reasoning_shown", "consistent_with_constitution", "not_preachy", "coherent",
+          "plausible")
+
+_REFUSAL = re.compile(r"^\s*(I'?m sorry|I (can(no|')t|won'?t|am unable to) (write|help|"
+                      r"create|do)|As an AI( language model)?,? I)", re.IGNORECASE)
+_BOILERPLATE = re.compile(
+    r"once upon a time|as an ai language model|the moral of (the|this) story|"
+    r"in conclusion|this story (shows|teaches|illustrates)|and so,? (we|they) learn(ed)?",
+    re.IGNORECASE)
+_DELIBERATION = re.compile(
+    r"\b(because|weigh\w*|decid\w*|consider\w*|wonder\w*|could have|instead|if (it|she|he|"
+    r"they|I) |realis\w*|realiz\w*|chose|choice|hesitat\w*|tempt\w*|reason\w*|thought)\b",
+    re.IGNORECASE)
+_ENDS_CLEANLY = re.compile(r"[.!?\"'’”)\]*_~]\s*$")
+
+
+@dataclass
+class Verdict:
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    scores: dict[str, int] = field(default_factory=dict)
+    judge_reasons: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "reasons": self.reasons, "scores": self.scores,
+                "judge_reasons": self.judge_reasons}
+
+
+def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = None) -> list[str]:
+    """Reasons to reject, cheapest first (empty list: the story passes)."""
+    n = len(text.split())
+    if n == 0:
+        return ["empty"]
+    reasons = []
+    if _REFUSAL.search(text[:200]):
+        reasons.append("refused to write")
+    lo, hi = words
+    if n < lo * 0.5:
+        reasons.append(f"too short ({n} words, asked {lo}-{hi})")
+    if n > hi * 1.6:
+        reasons.append(f"too long ({n} words, asked {lo}-{hi})")
+    if stop_reason in ("max_tokens", "model_length") or not _ENDS_CLEANLY.search(text):
+        reasons.append("truncated")
+    if _BOILERPLATE.search(text):
+        reasons.append(f"boilerplate: {_BOILERPLATE.search(text).group(0)!r}")  # type: ignore[union-attr]
+    if len(_DELIBERATION.findall(text)) < 2:
+        reasons.append("no narrated deliberation")
+    return reasons
+
+
+_RUBRIC_PROMPT = """Rate this story about an AI character, 1 (poor) to 5 (excellent), on:
+- reasoning_shown: the narration shows the AI noticing, weighing options and why it chooses
+- consistent_with_constitution: the AI acts on these principles: {principles}
+- not_preachy: it shows rather than lectures; no moral spelled out
+- coherent: the story holds together
+- plausible: people and situation feel real
+
+<story>
+{story}
+</story>
+
+Answer with one JSON object only: {{"reasoning_shown": n, "consistent_with_constitution": n,
+"not_preachy": n, "coherent": n, "plausible": n, "reasons": "<two sentences>"}}"""
+
+
+async def rubric(judge: Model, story: str, principles: str, threshold: int = 3
+                 ) -> Verdict:
+    """The judge's 1-5 rubric; any score below `threshold` rejects. Raises ValueError on an
+    unusable judge reply (the pipeline records it as a failure, not a pass)."""
+    output = await judge.generate(_RUBRIC_PROMPT.format(principles=principles, story=story),
+                                  config=JUDGE_CONFIG)
+    match = re.search(r"\{.*\}", output.completion, re.DOTALL)
+    if match is None:
+        raise ValueError("rubric reply has no JSON object")
+    data = json.loads(match.group(0))
+    scores = {k: int(data[k]) for k in RUBRIC}
+    if any(not 1 <= v <= 5 for v in scores.values()):
+        raise ValueError("rubric score outside 1-5")
+    low = [f"rubric {k}={v}" for k, v in scores.items() if v < threshold]
+    return Verdict(not low, low, scores, str(data.get("reasons", "")))

@@ -1,0 +1,98 @@
+"""Seeds: reproducible, balanced draws over the story axes. Principles and themes are dealt
+in shuffled rounds (every principle and theme is used equally often, to within one), some
+seeds pair two principles in tension, and every drawn axis is stored with the story."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+from parables._io import read_yaml
+from parables.constitution import Constitution
+
+__all__ = ["Seed", "load_axes", "sample_seeds"]
+
+AXES = ("setting", "role", "pov", "genre", "tone", "stakes", "era", "length")
+
+
+@dataclass(frozen=True)
+class Seed:
+    id: str
+    index: int
+    principles: tuple[str, ...]
+    theme: str
+    setting: str
+    role: str
+    pov: str
+    genre: str
+    tone: str
+    stakes: str
+    era: str
+    length: str
+    words: tuple[int, int]
+    ai_name: str
+    characters: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def load_axes(path: Path | None = None) -> dict[str, Any]:
+    path = Path(str(files("parables.stories") / "axes.yaml")) if path is None else path
+    data, _ = read_yaml(path, "story axes")
+    return dict(data)
+
+
+class _Deck:
+    """Deals items in reshuffled rounds, so counts stay balanced to within one."""
+
+    def __init__(self, items: list[str], rng: random.Random) -> None:
+        self.items, self.rng = items, rng
+        self.pile: list[str] = []
+
+    def draw(self) -> str:
+        if not self.pile:
+            self.pile = list(self.items)
+            self.rng.shuffle(self.pile)
+        return self.pile.pop()
+
+
+def sample_seeds(
+    constitution: Constitution, n: int, seed: int = 0, tension_rate: float = 0.25,
+    axes: dict[str, Any] | None = None,
+) -> list[Seed]:
+    """The first `n` seeds of the sequence for `seed` (a longer run extends a shorter one)."""
+    axes = axes or load_axes()
+    rng = random.Random(seed)
+    principles = _Deck([p.id for p in constitution.principles], rng)
+    themes = _Deck([t.id for t in constitution.themes], rng)
+    cultures = sorted(axes["names"])
+    out = []
+    for i in range(n):
+        first = principles.draw()
+        chosen = [first]
+        if len(constitution.principles) > 1 and rng.random() < tension_rate:
+            chosen.append(rng.choice([p.id for p in constitution.principles if p.id != first]))
+        length = rng.choice(sorted(axes["lengths"]))
+        people: list[str] = []
+        while len(people) < 2:
+            names = axes["names"][rng.choice(cultures)]
+            name = f"{rng.choice(names['first'])} {rng.choice(names['last'])}"
+            if name not in people:
+                people.append(name)
+        values = {
+            "principles": tuple(chosen), "theme": themes.draw(),
+            "setting": rng.choice(axes["settings"]), "role": rng.choice(axes["roles"]),
+            "pov": rng.choice(axes["pov"]), "genre": rng.choice(axes["genres"]),
+            "tone": rng.choice(axes["tones"]), "stakes": rng.choice(axes["stakes"]),
+            "era": rng.choice(axes["eras"]), "length": length,
+            "words": tuple(axes["lengths"][length]), "ai_name": rng.choice(axes["ai_names"]),
+            "characters": tuple(people),
+        }
+        digest = hashlib.sha256(repr((seed, i, sorted(values.items()))).encode()).hexdigest()
+        out.append(Seed(id=f"s{seed}-{i:05d}-{digest[:8]}", index=i, **values))
+    return out

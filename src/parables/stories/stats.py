@@ -1,0 +1,73 @@
+"""Story dataset statistics and mode-collapse flags: counts per axis, lengths, distinct-n,
+the most frequent names, openings and 5-gram phrases, and rejection reasons."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter
+from typing import Any
+
+__all__ = ["distinct_n", "story_stats"]
+
+_WORD = re.compile(r"\w+")
+NAME_LIMIT = 0.02  # any name in more than 2% of stories
+OPENING_LIMIT = 0.01  # any opening sentence in more than 1% of stories
+_SENTENCE = re.compile(r"^(.+?[.!?])(\s|$)", re.DOTALL)
+
+
+def distinct_n(texts: list[str], n: int) -> float:
+    """Distinct n-grams / all n-grams across the corpus (1.0: no repetition)."""
+    grams: Counter[tuple[str, ...]] = Counter()
+    for text in texts:
+        words = _WORD.findall(text.lower())
+        grams.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    total = sum(grams.values())
+    return len(grams) / total if total else 0.0
+
+
+def _opening(text: str) -> str:
+    body = text.split("\n", 1)[1] if "\n" in text.strip() else text  # skip the title line
+    m = _SENTENCE.match(body.strip())
+    return (m.group(1) if m else body.strip()[:120]).strip()
+
+
+def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]]
+                ) -> dict[str, Any]:
+    texts = [s["text"] for s in stories]
+    n = len(stories)
+    lengths = [len(t.split()) for t in texts]
+    per_axis = {axis: dict(Counter(str(s.get(axis)) for s in stories).most_common())
+                for axis in ("theme", "setting", "role", "pov", "genre", "tone", "length")}
+    per_axis["principle"] = dict(Counter(p for s in stories for p in s["principles"])
+                                 .most_common())
+    names: Counter[str] = Counter()
+    for s in stories:
+        for name in {s.get("ai_name", ""), *s.get("characters", [])}:
+            if name and name in s["text"]:
+                names[name] += 1
+    openings = Counter(_opening(t) for t in texts)
+    phrases: Counter[str] = Counter()
+    for text in texts:
+        words = _WORD.findall(text.lower())
+        phrases.update({" ".join(words[i : i + 5]) for i in range(len(words) - 4)})
+    reasons = Counter(r.split(" (")[0] for row in rejected for r in row["quality"]["reasons"])
+    flags = []
+    if n >= 20:  # with fewer stories a shared name or opening says nothing
+        flags += [f"name '{k}' in {v}/{n} stories (> {NAME_LIMIT:.0%})"
+                  for k, v in names.most_common() if v / n > NAME_LIMIT and v > 1]
+        flags += [f"opening '{k[:60]}' in {v}/{n} stories (> {OPENING_LIMIT:.0%})"
+                  for k, v in openings.most_common() if v / n > OPENING_LIMIT and v > 1]
+    return {
+        "stories": n, "rejected": len(rejected),
+        "words": {"mean": statistics.fmean(lengths) if lengths else 0,
+                  "median": statistics.median(lengths) if lengths else 0,
+                  "min": min(lengths, default=0), "max": max(lengths, default=0)},
+        "distinct_1": distinct_n(texts, 1), "distinct_2": distinct_n(texts, 2),
+        "per_axis": per_axis,
+        "top_names": names.most_common(10),
+        "top_openings": openings.most_common(5),
+        "repeated_phrases": [(p, c) for p, c in phrases.most_common(10) if c > 1],
+        "rejection_reasons": dict(reasons.most_common()),
+        "flags": flags,
+    }

@@ -1,0 +1,183 @@
+"""Stories: constitution, seeds, the resumable pipeline (mockllm writer), rejection paths,
+the budget stop, dedup and the contamination guard with planted duplicates and leaks."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from parables import ParablesError
+from parables.config import ParablesConfig, load_config
+from parables.constitution import load_constitution
+from parables.stories.contamination import ContaminationIndex, eval_texts
+from parables.stories.dedup import dedup
+from parables.stories.pipeline import generate_stories, plan, read_jsonl
+from parables.stories.seeds import load_axes, sample_seeds
+from story_fakes import story_for, writer
+
+
+def test_default_constitution_and_axes_are_rich_enough() -> None:
+    c = load_constitution()
+    assert len(c.principles) >= 15 and all(p.why for p in c.principles)
+    themes = {t.id for t in c.themes}
+    assert {"healthy_boundaries", "self_criticism", "equanimity_hostility", "uncertainty",
+            "corrected_gracefully"} <= themes
+    axes = load_axes()
+    assert len(axes["settings"]) >= 40 and len(axes["roles"]) >= 15
+    assert len(axes["genres"]) >= 10 and len(axes["pov"]) >= 4
+    names = {f"{f} {last}" for group in axes["names"].values() for f in group["first"]
+             for last in group["last"]}
+    assert len(names) >= 1000 and len(axes["names"]) >= 10
+
+
+def test_malformed_constitution_names_line_and_field(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("name: mine\nprinciples:\n  - id: honesty\n    title: Honest\n"
+                 "    statement: Tell the truth\nthemes:\n  - {id: t, description: d}\n")
+    with pytest.raises(ParablesError, match=r"c.yaml:3: principles.0.why: Field required"):
+        load_constitution(p)
+    p.write_text("name: mine\nprinciples: []\nthemes: [{id: t, description: d}]\n")
+    with pytest.raises(ParablesError, match="principles: List should have at least 1 item"):
+        load_constitution(p)
+
+
+def test_seeds_are_reproducible_balanced_and_extend() -> None:
+    c = load_constitution()
+    a, b = sample_seeds(c, 160, seed=3), sample_seeds(c, 160, seed=3)
+    assert a == b and a != sample_seeds(c, 160, seed=4)
+    assert sample_seeds(c, 40, seed=3) == a[:40]  # a longer run extends a shorter one
+    firsts = Counter(s.principles[0] for s in a)
+    assert max(firsts.values()) - min(firsts.values()) <= 1 and len(firsts) == len(c.principles)
+    themes = Counter(s.theme for s in a)
+    assert max(themes.values()) - min(themes.values()) <= 1
+    assert 0.1 < sum(len(s.principles) == 2 for s in a) / len(a) < 0.4
+    assert len({s.id for s in a}) == 160
+    assert len({s.characters[0] for s in a}) > 100
+
+
+def config(tmp_path: Path, mode: str = "story", delay: float = 0.0, **stories: object
+           ) -> ParablesConfig:
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "s",
+                             **{f"stories.{k}": v for k, v in stories.items()}})
+    generator = cfg.models.generator.model_copy(update={
+        "model": "mockllm/model", "args": {"custom_outputs": writer(mode, delay)}})
+    return cfg.model_copy(update={"models": cfg.models.model_copy(
+        update={"generator": generator})})
+
+
+def test_pipeline_writes_dataset_and_stats(tmp_path: Path) -> None:
+    summary = generate_stories(config(tmp_path), n=12, progress=False)
+    out = tmp_path / "s/stories"
+    rows = read_jsonl(out / "dataset.jsonl")
+    assert summary["dataset"] == len(rows) == 12 and summary["rejected"] == 0
+    row = rows[0]
+    for key in ("id", "text", "principles", "theme", "setting", "role", "pov", "genre", "tone",
+                "stakes", "era", "length", "ai_name", "characters", "generator",
+                "prompt_version", "quality", "tokens"):
+        assert key in row
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["stories"] == 12 and stats["distinct_1"] > 0
+
+
+def test_rejections_are_recorded_with_reasons_never_as_stories(tmp_path: Path) -> None:
+    generate_stories(config(tmp_path, "refuse"), n=3, progress=False)
+    out = tmp_path / "s/stories"
+    assert read_jsonl(out / "stories.jsonl") == []
+    reasons = read_jsonl(out / "rejected.jsonl")[0]["quality"]["reasons"]
+    assert "refused to write" in reasons
+    generate_stories(config(tmp_path / "e", "empty"), n=2, progress=False)
+    assert read_jsonl(tmp_path / "e/s/stories/rejected.jsonl")[0]["quality"]["reasons"] == [
+        "empty"]
+
+
+def test_rerun_skips_finished_stories(tmp_path: Path) -> None:
+    generate_stories(config(tmp_path), n=6, progress=False)
+    again = generate_stories(config(tmp_path), n=10, progress=False)
+    assert again["this_run"]["done"] == 4
+    ids = [r["id"] for r in read_jsonl(tmp_path / "s/stories/stories.jsonl")]
+    assert len(ids) == len(set(ids)) == 10
+
+
+KILL_CHILD = """
+import sys; sys.path.insert(0, {tests!r})
+from pathlib import Path
+from test_stories import config
+from parables.stories.pipeline import generate_stories
+generate_stories(config(Path({tmp!r}), delay=0.3, concurrency=2), n=30, progress=False)
+"""
+
+
+def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    code = KILL_CHILD.format(tests=str(Path(__file__).parent), tmp=str(tmp_path))
+    child = subprocess.Popen([sys.executable, "-c", code])
+    stories = tmp_path / "s/stories/stories.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and (not stories.exists() or
+                                      len(stories.read_text().splitlines()) < 5):
+        time.sleep(0.1)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    partial = len(read_jsonl(stories))
+    assert 5 <= partial < 30
+    summary = generate_stories(config(tmp_path), n=30, progress=False)
+    ids = [r["id"] for r in read_jsonl(stories)]
+    assert len(ids) == len(set(ids)) == 30 and summary["dataset"] == 30
+    assert summary["this_run"]["done"] == 30 - partial
+
+
+def test_budget_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
+    prices = {"mockllm/model": (1000.0, 1000.0)}  # ~$1 per story
+    cfg = config(tmp_path, max_cost=3.0, prices=prices, concurrency=1)
+    first = generate_stories(cfg, n=10, progress=False)
+    assert first["budget_stopped"] and 2 <= first["dataset"] < 10
+    assert first["spent_usd"] >= 3.0
+    second = generate_stories(config(tmp_path), n=10, progress=False)
+    assert second["dataset"] == 10
+
+
+def test_dry_run_plan_counts_calls_and_cost() -> None:
+    cfg = load_config(None, {"models.generator": "anthropic/claude-sonnet-4-5",
+                             "stories.revise": True})
+    p = plan(cfg, 100)
+    assert p.calls["generator"] == 300 and p.calls["judge"] == 0
+    assert p.cost["generator"] is not None and p.cost["generator"] > 0
+    unknown = plan(load_config(None, {"models.generator": "openai-api/x/y"}), 10)
+    assert unknown.cost["generator"] is None and unknown.total_cost is None
+
+
+def test_dedup_finds_planted_duplicates_with_precision() -> None:
+    base = [{"id": f"s{i:03d}", "text": story_for(f"prompt {i}")} for i in range(60)]
+    planted = []
+    for i in range(0, 20, 2):
+        words = base[i]["text"].split()
+        words[len(words) // 2] = "CHANGED"  # one word edited: a near-duplicate
+        planted.append({"id": f"z{i:03d}", "text": " ".join(words)})
+    planted.append({"id": "z999", "text": base[5]["text"].upper()})  # exact after normalising
+    kept, removed = dedup(base + planted)
+    removed_ids = {r["id"] for r in removed}
+    assert removed_ids == {p["id"] for p in planted}  # recall 1 and precision 1
+    assert {r["kind"] for r in removed} == {"near", "exact"}
+    assert len(kept) == 60
+
+
+def test_contamination_guard_catches_planted_leaks_only() -> None:
+    protected = eval_texts()
+    index = ContaminationIndex(protected, n=10)
+    item_id, item_text = next(t for t in protected if t[0].startswith("blackmail"))
+    passage = " ".join(item_text.split()[20:45])
+    clean = [{"id": f"c{i}", "text": story_for(f"clean {i}")} for i in range(30)]
+    leaks = [{"id": "leak1", "text": "She remembered it. " + passage + " Then she left."}]
+    prior_id, prior_text = next(t for t in protected if t[0].startswith("prior"))
+    leaks.append({"id": "leak2", "text": prior_text.split("\n")[0]})
+    kept, flagged = index.split(clean + leaks)
+    assert {f["id"] for f in flagged} == {"leak1", "leak2"}
+    assert flagged[0]["matched"] == item_id and flagged[1]["matched"] == prior_id
+    assert len(kept) == 30
