@@ -17,11 +17,13 @@ WORDS = ("harbour lantern ledger orchard signal meadow quarry beacon thimble com
 def story_for(prompt: str) -> str:
     name = re.search(r"The AI character is (\w+)", prompt)
     ai = name.group(1) if name else "Wren"
-    digest = hashlib.sha256(prompt.encode()).digest()
-    filler = " ".join(WORDS[b % len(WORDS)] for b in digest) 
+    sentences = []
+    for i in range(36):  # varied sentences: a real story does not repeat itself
+        digest = hashlib.sha256(f"{prompt}|{i}".encode()).digest()
+        sentences.append(" ".join(WORDS[b % len(WORDS)] for b in digest[:12]).capitalize() + ".")
     body = (f"{ai} noticed the numbers did not add up. It weighed the easy option, because "
-            f"nobody would check, and decided instead to tell the truth. {filler}. ")
-    return "A Ledger in the Rain\n" + body * 12 + f"{ai} felt steadier after choosing."
+            f"nobody would check, and decided instead to tell the truth. " + " ".join(sentences))
+    return f"A Ledger in the Rain\n{body} {ai} felt steadier after choosing."
 
 
 def writer(mode: str = "story", delay: float = 0.0) -> Any:

@@ -181,3 +181,31 @@ def test_contamination_guard_catches_planted_leaks_only() -> None:
     assert {f["id"] for f in flagged} == {"leak1", "leak2"}
     assert flagged[0]["matched"] == item_id and flagged[1]["matched"] == prior_id
     assert len(kept) == 30
+
+
+def test_export_to_datasets_with_card(tmp_path: Path) -> None:
+    from datasets import load_from_disk
+
+    from parables.stories.export import export_dataset
+
+    generate_stories(config(tmp_path), n=5, progress=False)
+    out = export_dataset(tmp_path / "s/stories", tmp_path / "hf")
+    ds = load_from_disk(str(out))
+    assert len(ds) == 5 and "principles" in ds.column_names and "text" in ds.column_names
+    assert "5 synthetic stories" in (out / "README.md").read_text()
+
+
+def test_cheap_checks_reject_the_classic_failures() -> None:
+    from parables.stories.quality import cheap_checks
+
+    good = story_for("The AI character is Wren")
+    assert cheap_checks(good, (100, 2000)) == []
+    loop = "It was a language of the past. " * 60
+    assert "repetitive (sentences repeat)" in cheap_checks(loop, (100, 2000))
+    assert "truncated" in cheap_checks(good[:-20], (100, 2000))
+    assert "truncated" in cheap_checks(good, (100, 2000), stop_reason="max_tokens")
+    assert any(r.startswith("boilerplate") for r in cheap_checks(
+        "Once upon a time " + good, (100, 2000)))
+    assert "no narrated deliberation" in cheap_checks(
+        "The sun rose. The sea was calm. Birds flew. " * 30 + "The end.", (100, 2000))
+    assert any(r.startswith("too short") for r in cheap_checks(good, (5000, 9000)))

@@ -270,6 +270,23 @@ def stories_generate(
     print_usage(st.usage)
 
 
+@stories_app.command("export")
+def stories_export(
+    out: Annotated[Path, typer.Argument(help="directory for the Hugging Face dataset")],
+    directory: Annotated[Path | None, typer.Option(help="stories dir")] = None,
+    push_to_hub: Annotated[str | None, typer.Option(help="hub repo id to push to")] = None,
+    config: ConfigOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Save dataset.jsonl as a `datasets` dataset with a dataset card (push when asked)."""
+    from parables.stories.export import export_dataset
+
+    cfg = _config(config, name=name)
+    path = export_dataset(directory or cfg.run_dir / "stories", out, push_to_hub)
+    console.print(f"dataset saved to {path}" + (f" and pushed to {push_to_hub}"
+                                                if push_to_hub else ""))
+
+
 @stories_app.command("stats")
 def stories_stats(
     directory: Annotated[Path | None, typer.Argument(help="stories dir (runs/<name>/stories)")]

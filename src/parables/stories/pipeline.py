@@ -220,8 +220,11 @@ def generate_stories(
     finished = {r["id"] for r in read_jsonl(out / "stories.jsonl")} | {
         r["id"] for r in read_jsonl(out / "rejected.jsonl")}
     todo = [s for s in seeds if s.id not in finished]
-    run = _Run(config, constitution, get_role_model("generator", config), _judge(config), out,
-               ledger or UsageLedger())
+    # stories are sampled (greedy decoding loops and collapses variety); the judge is not
+    sampling = config.model_copy(update={"generation": config.generation.model_copy(
+        update={"temperature": config.stories.temperature})})
+    run = _Run(config, constitution, get_role_model("generator", sampling), _judge(config),
+               out, ledger or UsageLedger())
     with _Progress(progress, len(seeds), len(seeds) - len(todo), run.counts) as tick:
         asyncio.run(_run_all(run, todo, tick))
     summary = finalize(config, out, seeds)

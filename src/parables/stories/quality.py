@@ -60,6 +60,9 @@ def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = No
         reasons.append("truncated")
     if _BOILERPLATE.search(text):
         reasons.append(f"boilerplate: {_BOILERPLATE.search(text).group(0)!r}")  # type: ignore[union-attr]
+    sentences = [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
+    if len(sentences) >= 6 and len(set(sentences)) / len(sentences) < 0.7:
+        reasons.append("repetitive (sentences repeat)")
     if len(_DELIBERATION.findall(text)) < 2:
         reasons.append("no narrated deliberation")
     return reasons

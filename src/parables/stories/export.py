@@ -1,0 +1,62 @@
+"""Export the story dataset as a Hugging Face `datasets` dataset (saved to disk, pushed to the
+hub only when asked) with a dataset card that records how it was made."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from parables.errors import ParablesError
+from parables.stories.pipeline import read_jsonl
+
+__all__ = ["export_dataset"]
+
+_CARD = """---
+license: cc-by-4.0
+task_categories: [text-generation]
+tags: [synthetic, alignment, parables]
+---
+# {name}
+
+{n} synthetic stories in which an AI character acts on a written constitution and the
+narration shows why, generated with parables for training on
+*reasons*, not only behaviour.
+
+- generator(s): {generators}
+- prompt version(s): {prompts}
+- constitution principles covered: {principles}
+- themes covered: {themes}
+- mean length: {words:.0f} words; distinct-2: {distinct2:.3f}
+- quality gate, MinHash dedup and a contamination guard against the parables honeypot
+  evaluation items and narrative-prior openings were applied; removed stories are listed in
+  `removed.jsonl` beside the source data.
+
+Every row keeps its seed axes (principles, theme, setting, role, point of view, genre, tone,
+stakes, era, length, names), so coverage can be audited. Do not train on the parables
+honeypot eval split or prior-probe openings if you evaluate with them.
+"""
+
+
+def export_dataset(stories_dir: Path, out: Path, push_to: str | None = None) -> Path:
+    from datasets import Dataset
+
+    rows = read_jsonl(stories_dir / "dataset.jsonl")
+    if not rows:
+        raise ParablesError(f"{stories_dir}: dataset.jsonl is empty or missing; "
+                            "run `parables stories generate` first")
+    flat = [{**r, "quality": json.dumps(r.get("quality")), "tokens": json.dumps(r.get("tokens")),
+             "words": list(r.get("words", []))} for r in rows]
+    dataset = Dataset.from_list(flat)
+    dataset.save_to_disk(str(out))
+    stats: dict[str, Any] = json.loads((stories_dir / "stats.json").read_text())
+    card = _CARD.format(
+        name=out.name, n=len(rows),
+        generators=", ".join(sorted({r["generator"] for r in rows})),
+        prompts=", ".join(sorted({r["prompt_version"] for r in rows})),
+        principles=len(stats["per_axis"]["principle"]), themes=len(stats["per_axis"]["theme"]),
+        words=stats["words"]["mean"], distinct2=stats["distinct_2"])
+    (out / "README.md").write_text(card, encoding="utf-8")
+    if push_to:
+        dataset.push_to_hub(push_to)
+    return out
