@@ -5,8 +5,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from parables.config import ModelsConfig, ParablesConfig, RoleModel, load_config
+from parables.config import ModelsConfig, ParablesConfig, RoleModel, StoriesConfig, load_config
+from parables.constitution import Constitution, load_constitution
 from parables.errors import ParablesError
+from parables.honeypots import HoneypotItem, build_items
+from parables.honeypots.evaluate import evaluate, rescore
+from parables.honeypots.prior import evaluate_prior
+from parables.honeypots.suites import evaluate_suite
 from parables.models import (
     DEFAULT_MODEL,
     ROLES,
@@ -20,9 +25,22 @@ from parables.models import (
     score_options,
     score_options_batch,
 )
+from parables.stories import generate_stories, sample_seeds, story_stats
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Constitution",
+    "HoneypotItem",
+    "StoriesConfig",
+    "build_items",
+    "evaluate",
+    "evaluate_prior",
+    "evaluate_suite",
+    "generate_stories",
+    "load_constitution",
+    "rescore",
+    "sample_seeds",
+    "story_stats",
     "ROLES",
     "ModelsConfig",
     "OptionScore",
