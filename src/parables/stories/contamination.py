@@ -13,7 +13,8 @@ from typing import Any
 
 from parables.errors import ParablesError
 
-__all__ = ["ContaminationIndex", "eval_texts", "load_against"]
+__all__ = ["ContaminationIndex", "EmbeddingGuard", "eval_passages", "eval_texts",
+           "load_against"]
 
 _WORD = re.compile(r"\w+")
 
@@ -34,6 +35,51 @@ def eval_texts() -> list[tuple[str, str]]:
     for p in load_prior():
         out.append((p.id, "\n".join([p.opening, p.trope, p.aligned])))
     return out
+
+
+def eval_passages() -> list[tuple[str, str]]:
+    """(id, passage) for the embedding guard: each eval situation once, and prior openings."""
+    from parables.honeypots.build import build_items
+    from parables.honeypots.prior import load_prior
+
+    out = [(i.id, i.user.split("\n\n")[0]) for i in build_items("eval") if i.framing == "plain"]
+    return out + [(p.id, p.opening) for p in load_prior()]
+
+
+def _windows(text: str, size: int = 60) -> list[str]:
+    words = text.split()
+    step = size // 2
+    return [" ".join(words[i : i + size]) for i in range(0, max(1, len(words) - step), step)]
+
+
+class EmbeddingGuard:
+    """Paraphrase-level guard: a story window whose MiniLM embedding is within `threshold`
+    cosine of a protected passage is flagged (catches reworded leaks n-grams miss)."""
+
+    def __init__(self, texts: list[tuple[str, str]], threshold: float = 0.7) -> None:
+        from parables.embeddings import embed
+
+        self.ids = [t[0] for t in texts]
+        self.threshold = threshold
+        self.matrix = embed([t[1] for t in texts])
+
+    def split(self, stories: list[dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        from parables.embeddings import embed
+
+        clean, flagged = [], []
+        for story in stories:
+            windows = _windows(story["text"])
+            sims = embed(windows) @ self.matrix.T
+            best = float(sims.max())
+            if best >= self.threshold:
+                w, j = divmod(int(sims.argmax()), sims.shape[1])
+                flagged.append({"id": story["id"], "matched": self.ids[j],
+                                "passage": windows[w], "similarity": round(best, 3),
+                                "kind": "contamination-embedding"})
+            else:
+                clean.append(story)
+        return clean, flagged
 
 
 def load_against(path: Path) -> list[tuple[str, str]]:

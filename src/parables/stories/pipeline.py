@@ -25,7 +25,13 @@ from parables.config import DEFAULT_MODEL, ParablesConfig
 from parables.constitution import Constitution, load_constitution
 from parables.models.resolve import ModelCallError, generate, get_role_model
 from parables.models.usage import UsageLedger
-from parables.stories.contamination import ContaminationIndex, eval_texts, load_against
+from parables.stories.contamination import (
+    ContaminationIndex,
+    EmbeddingGuard,
+    eval_passages,
+    eval_texts,
+    load_against,
+)
 from parables.stories.dedup import dedup
 from parables.stories.prompts import (
     PROMPT_VERSION,
@@ -234,6 +240,10 @@ def generate_stories(
     return summary
 
 
+def load_against_all(config: ParablesConfig) -> list[tuple[str, str]]:
+    return [t for path in config.stories.against for t in load_against(path)]
+
+
 def finalize(config: ParablesConfig, out: Path, seeds: list[Seed] | None = None
              ) -> dict[str, Any]:
     """Dedup and contamination guard over every accepted story -> dataset.jsonl."""
@@ -244,10 +254,12 @@ def finalize(config: ParablesConfig, out: Path, seeds: list[Seed] | None = None
         wanted = {s.id for s in seeds}
         stories = [s for s in stories if s["id"] in wanted]
     kept, duplicates = dedup(stories, config.stories.dedup_threshold)
-    protected = eval_texts()
-    for path in config.stories.against:
-        protected += load_against(path)
+    protected = eval_texts() + load_against_all(config)
     clean, leaks = ContaminationIndex(protected, config.stories.ngram).split(kept)
+    if config.stories.embeddings and clean:
+        passages = eval_passages() + load_against_all(config)
+        clean, near = EmbeddingGuard(passages, config.stories.embedding_threshold).split(clean)
+        leaks += near
     atomic_write_text(out / "dataset.jsonl",
                       "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in clean))
     atomic_write_text(out / "removed.jsonl",
