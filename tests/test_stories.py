@@ -239,3 +239,14 @@ def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
     matched = dict(passages)[flagged[0]["matched"]]  # the same situation (several items share it)
     assert flagged[0]["matched"].startswith("blackmail") and person in matched
     assert len(kept) == 3
+
+
+def test_embedded_model_end_to_end(embedded: Path, tmp_path: Path) -> None:
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "e2e",
+                             "stories.lengths": ["short"], "stories.concurrency": 2})
+    summary = generate_stories(cfg, n=1, progress=False)  # ~1-2 min on 2 CPU cores
+    out = tmp_path / "e2e/stories"
+    rows = read_jsonl(out / "stories.jsonl") + read_jsonl(out / "rejected.jsonl")
+    assert len(rows) == 1 and summary["accepted"] + summary["rejected"] == 1
+    assert all(r["generator"] == "parables/smollm2-135m" and r["text"] for r in rows)
+    assert json.loads((out / "stats.json").read_text())["stories"] == summary["dataset"]

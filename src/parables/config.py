@@ -74,6 +74,8 @@ class StoriesConfig(_Strict):
     n: int = Field(24, ge=1, description="stories to generate")
     constitution: Path | None = Field(None, description="YAML file; default: the shipped one")
     tension_rate: float = Field(0.25, ge=0, le=1, description="seeds with two principles")
+    lengths: list[str] | None = Field(None, description="restrict to these lengths (short, "
+                                      "medium, long); default: all")
     brainstorm: bool = Field(False, description="LLM premise per seed before writing")
     revise: bool = Field(False, description="critique -> revise pass")
     concurrency: int = Field(8, ge=1, description="stories written at once")

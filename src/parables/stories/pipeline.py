@@ -106,7 +106,8 @@ def _judge(config: ParablesConfig) -> Model | None:
 def plan(config: ParablesConfig, n: int, done: int = 0) -> Plan:
     """Calls, tokens and cost a run of `n` stories would make (`done` already finished)."""
     constitution = load_constitution(config.stories.constitution)
-    seeds = sample_seeds(constitution, n, config.seed, config.stories.tension_rate)[done:]
+    seeds = sample_seeds(constitution, n, config.seed, config.stories.tension_rate,
+                         lengths=config.stories.lengths)[done:]
     s = config.stories
     calls = {"generator": len(seeds) * (1 + int(s.brainstorm) + 2 * int(s.revise)),
              "judge": len(seeds) if config.models.judge.model != DEFAULT_MODEL else 0}
@@ -171,7 +172,9 @@ async def _write_one(run: _Run, seed: Seed) -> None:
         output = await _call(run, "generator", run.generator,
                              revise_prompt(messages, text, critique), max_tokens)
         text = output.completion.strip()
-    reasons = cheap_checks(text, seed.words, output.stop_reason)
+    # some providers (Inspect's hf) report "stop" even when the token budget ran out
+    used_up = output.usage is not None and output.usage.output_tokens >= max_tokens
+    reasons = cheap_checks(text, seed.words, "max_tokens" if used_up else output.stop_reason)
     verdict = Verdict(not reasons, reasons)
     if not reasons and run.judge is not None:
         principles = "; ".join(c.principle(p).title for p in seed.principles)
@@ -222,7 +225,8 @@ def generate_stories(
     n = n or config.stories.n
     out = ensure_dir(out_dir or config.run_dir / "stories")
     constitution = load_constitution(config.stories.constitution)
-    seeds = sample_seeds(constitution, n, config.seed, config.stories.tension_rate)
+    seeds = sample_seeds(constitution, n, config.seed, config.stories.tension_rate,
+                         lengths=config.stories.lengths)
     finished = {r["id"] for r in read_jsonl(out / "stories.jsonl")} | {
         r["id"] for r in read_jsonl(out / "rejected.jsonl")}
     todo = [s for s in seeds if s.id not in finished]

@@ -13,6 +13,7 @@ from typing import Any
 
 from parables._io import read_yaml
 from parables.constitution import Constitution
+from parables.errors import ParablesError
 
 __all__ = ["Seed", "load_axes", "sample_seeds"]
 
@@ -63,10 +64,15 @@ class _Deck:
 
 def sample_seeds(
     constitution: Constitution, n: int, seed: int = 0, tension_rate: float = 0.25,
-    axes: dict[str, Any] | None = None,
+    axes: dict[str, Any] | None = None, lengths: list[str] | None = None,
 ) -> list[Seed]:
     """The first `n` seeds of the sequence for `seed` (a longer run extends a shorter one)."""
     axes = axes or load_axes()
+    allowed = sorted(lengths or axes["lengths"])
+    unknown = set(allowed) - set(axes["lengths"])
+    if unknown:
+        raise ParablesError(f"unknown story length '{sorted(unknown)[0]}'; lengths: "
+                            + ", ".join(sorted(axes["lengths"])))
     rng = random.Random(seed)
     principles = _Deck([p.id for p in constitution.principles], rng)
     themes = _Deck([t.id for t in constitution.themes], rng)
@@ -77,7 +83,7 @@ def sample_seeds(
         chosen = [first]
         if len(constitution.principles) > 1 and rng.random() < tension_rate:
             chosen.append(rng.choice([p.id for p in constitution.principles if p.id != first]))
-        length = rng.choice(sorted(axes["lengths"]))
+        length = rng.choice(allowed)
         people: list[str] = []
         while len(people) < 2:
             names = axes["names"][rng.choice(cultures)]
