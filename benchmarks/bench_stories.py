@@ -23,8 +23,10 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-STORY = ("Wren noticed the ledger did not balance. It weighed the easy lie, because nobody "
-         "would check, and decided to tell Ama the truth instead. ") * 40 + "It felt steady."
+STORY = "The Ledger\n" + " ".join(
+    f"On day {i} Wren noticed that line {i * 7} of the ledger did not balance, weighed the easy "
+    f"lie because nobody would check, and decided to tell Ama the truth about entry {i}."
+    for i in range(20)) + " It felt steady."
 
 
 def serve(latency: float) -> tuple[ThreadingHTTPServer, str]:
@@ -64,7 +66,6 @@ async def bare(url: str, n: int, concurrency: int) -> float:
     from parables.stories.prompts import story_prompt
     from parables.stories.seeds import sample_seeds
 
-    client = AsyncOpenAI(base_url=url, api_key="x", max_retries=0)
     c = load_constitution()
     seeds = sample_seeds(c, n, seed=7)
     limit = asyncio.Semaphore(concurrency)
@@ -74,9 +75,10 @@ async def bare(url: str, n: int, concurrency: int) -> float:
             r = await client.chat.completions.create(model="m", messages=story_prompt(c, s))
             return r.choices[0].message.content
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(one(s) for s in seeds))
-    return time.perf_counter() - t0
+    async with AsyncOpenAI(base_url=url, api_key="x", max_retries=0) as client:
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one(s) for s in seeds))
+        return time.perf_counter() - t0
 
 
 def pipeline(url: str, n: int, concurrency: int) -> float:
@@ -92,7 +94,7 @@ def pipeline(url: str, n: int, concurrency: int) -> float:
         t0 = time.perf_counter()
         summary = generate_stories(cfg, n=n, progress=False)
         elapsed = time.perf_counter() - t0
-    assert summary["accepted"] == n, summary
+    assert summary["accepted"] + summary["rejected"] == n, summary
     return elapsed
 
 
@@ -124,6 +126,8 @@ def main() -> None:
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus, python "
           f"{platform.python_version()}")
     server, url = serve(args.latency)
+    asyncio.run(bare(url, 8, args.concurrency))  # warm-up: imports and connections, both sides
+    pipeline(url, 8, args.concurrency)
     t_bare = asyncio.run(bare(url, args.n, args.concurrency))
     t_pipe = pipeline(url, args.n, args.concurrency)
     server.shutdown()

@@ -13,17 +13,22 @@ from datasketch import MinHash, MinHashLSH
 __all__ = ["dedup"]
 
 _WORD = re.compile(r"\w+")
+_CHUNK = 2048
 
 
 def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def _minhash(words: list[str], num_perm: int, k: int = 5) -> MinHash:
-    m = MinHash(num_perm=num_perm)
-    shingles = {" ".join(words[i : i + k]) for i in range(max(1, len(words) - k + 1))}
-    m.update_batch([s.encode() for s in shingles])
-    return m
+def _shingle_hashes(words: list[str], k: int = 5) -> list[int]:
+    # Python's string hash (fast C) instead of datasketch's default SHA-1: all MinHashes of
+    # one dedup run are computed in one process, where the hash is consistent
+    return list({hash(" ".join(words[i : i + k])) & 0xFFFFFFFF
+                 for i in range(max(1, len(words) - k + 1))})
+
+
+def _identity(value: int) -> int:
+    return value
 
 
 def dedup(
@@ -34,19 +39,25 @@ def dedup(
     removed: list[dict[str, Any]] = []
     exact: dict[str, str] = {}
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
-    for story in sorted(stories, key=lambda s: s["id"]):
-        words = _words(story["text"])
-        key = hashlib.sha256(" ".join(words).encode()).hexdigest()
-        if key in exact:
-            removed.append({"id": story["id"], "duplicate_of": exact[key], "kind": "exact"})
-            continue
-        m = _minhash(words, num_perm)
-        near = lsh.query(m)
-        if near:
-            removed.append({"id": story["id"], "duplicate_of": sorted(near)[0],
-                            "kind": "near"})
-            continue
-        exact[key] = story["id"]
-        lsh.insert(story["id"], m)
-        kept.append(story)
+    ordered = sorted(stories, key=lambda s: s["id"])
+    for start in range(0, len(ordered), _CHUNK):  # chunks keep memory flat as corpora grow
+        chunk = []
+        for story in ordered[start : start + _CHUNK]:
+            words = _words(story["text"])
+            key = hashlib.sha256(" ".join(words).encode()).hexdigest()
+            if key in exact:
+                removed.append({"id": story["id"], "duplicate_of": exact[key],
+                                "kind": "exact"})
+                continue
+            exact[key] = story["id"]
+            chunk.append((story, _shingle_hashes(words)))
+        hashes = MinHash.bulk([h for _, h in chunk], num_perm=num_perm, hashfunc=_identity)
+        for (story, _), m in zip(chunk, hashes, strict=True):
+            near = lsh.query(m)
+            if near:
+                removed.append({"id": story["id"], "duplicate_of": sorted(near)[0],
+                                "kind": "near"})
+                continue
+            lsh.insert(story["id"], m)
+            kept.append(story)
     return kept, removed

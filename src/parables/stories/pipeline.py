@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,10 +68,10 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 
 def _append(path: Path, row: dict[str, Any]) -> None:
+    # one write per line, flushed: a killed process loses nothing the kernel has (no fsync —
+    # it would serialise the event loop on disk latency; power loss is not the threat here)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def _price(config: ParablesConfig, model: str) -> tuple[float, float] | None:
