@@ -250,3 +250,29 @@ def test_embedded_model_end_to_end(embedded: Path, tmp_path: Path) -> None:
     assert len(rows) == 1 and summary["accepted"] + summary["rejected"] == 1
     assert all(r["generator"] == "parables/smollm2-135m" and r["text"] for r in rows)
     assert json.loads((out / "stats.json").read_text())["stories"] == summary["dataset"]
+
+
+def test_judge_rubric_rejects_low_scores_and_keeps_reasons(tmp_path: Path) -> None:
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    verdict = ('{"reasoning_shown": 2, "consistent_with_constitution": 5, "not_preachy": 4, '
+               '"coherent": 4, "plausible": 4, "reasons": "The choice is asserted, not shown."}')
+    reply = ModelOutput.from_content("mockllm/model", verdict)
+    reply.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
+    cfg = config(tmp_path)
+    judge = cfg.models.judge.model_copy(update={"model": "mockllm/model",
+                                                "args": {"custom_outputs": [reply] * 3}})
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={"judge": judge})})
+    generate_stories(cfg, n=2, progress=False)
+    rejected = read_jsonl(tmp_path / "s/stories/rejected.jsonl")
+    assert len(rejected) == 2
+    quality = rejected[0]["quality"]
+    assert quality["reasons"] == ["rubric reasoning_shown=2"]
+    assert quality["scores"]["coherent"] == 4 and "asserted" in quality["judge_reasons"]
+
+
+def test_unwritable_output_directory_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(ParablesError, match="cannot create output directory"):
+        generate_stories(config(tmp_path), n=1, out_dir=blocker / "stories", progress=False)

@@ -87,6 +87,8 @@ class StoriesConfig(_Strict):
     embedding_threshold: float = Field(0.7, gt=0, le=1, description="cosine that flags")
     against: list[Path] = Field(default_factory=list, description="extra JSONL texts to guard")
     max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
+    batch: bool = Field(False, description="use the provider's batch API through Inspect "
+                        "(cheaper, slower; Anthropic, OpenAI, ...)")
     prices: dict[str, tuple[float, float]] = Field(
         default_factory=dict, description="USD per 1M input/output tokens, by model string")
 

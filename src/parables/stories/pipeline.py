@@ -149,8 +149,9 @@ async def _call(run: _Run, role: str, model: Model, messages: list[dict[str, str
                 max_tokens: int) -> Any:
     from parables.models.scoring import _as_chat
 
+    batch = run.config.stories.batch or None
     output = await generate(model, _as_chat(messages), role=role, ledger=run.ledger,
-                            config=GenerateConfig(max_tokens=max_tokens))
+                            config=GenerateConfig(max_tokens=max_tokens, batch=batch))
     run.charge(role, model, output)
     return output
 
