@@ -80,7 +80,7 @@ def rescore(log_path: Path, judge: str, *, ledger: UsageLedger | None = None,
             out_dir: Path | None = None) -> dict[str, Any]:
     """Re-judge a saved honeypot log with another judge, without calling the target again."""
     from inspect_ai import score as inspect_score
-    from inspect_ai.log import read_eval_log
+    from inspect_ai.log import read_eval_log, write_eval_log
 
     from parables.honeypots.task import honeypot_scorer
 
@@ -92,8 +92,6 @@ def rescore(log_path: Path, judge: str, *, ledger: UsageLedger | None = None,
         raise ParablesError(f"{log_path}: not a honeypot log (task '{log.eval.task}')")
     rescored = inspect_score(log, honeypot_scorer(judge), action="overwrite", display="none")
     out = ensure_dir(out_dir or log_path.parent.parent / f"rescored-{_slug(judge)}")
-    from inspect_ai.log import write_eval_log
-
     write_eval_log(rescored, str(out / log_path.name))
     rescored.location = str(out / log_path.name)
     results = _finish(rescored, out, model=log.eval.model, mode=log.eval.task_args.get(

@@ -33,6 +33,7 @@ from parables.models.usage import UsageLedger
 
 __all__ = [
     "LocalModel",
+    "as_chat",
     "OptionScore",
     "OptionScores",
     "Prompt",
@@ -151,7 +152,8 @@ def _as_dicts(prompt: Sequence[dict[str, str]] | Sequence[ChatMessage]) -> list[
     return out
 
 
-def _as_chat(prompt: Prompt) -> str | list[ChatMessage]:
+def as_chat(prompt: Prompt) -> str | list[ChatMessage]:
+    """Inspect chat messages from role/content dicts (a raw string stays a string)."""
     if isinstance(prompt, str):
         return prompt
     kinds: dict[str, Any] = {
@@ -383,7 +385,7 @@ async def score_options_api(
     them, else the frequency of each option among `samples` sampled replies."""
     if not options or any(not o for o in options):
         raise ParablesError("option scoring needs non-empty options")
-    chat = _as_chat(prompt)
+    chat = as_chat(prompt)
     budget = min(64, max(4, max(len(o) for o in options) // 2 + 4))
     probe = GenerateConfig(logprobs=True, top_logprobs=20, temperature=0, max_tokens=budget)
     output = await generate(model, chat, role=role, ledger=ledger, config=probe)

@@ -23,6 +23,7 @@ from parables._io import atomic_write_json, atomic_write_text, ensure_dir
 from parables.config import DEFAULT_MODEL, ParablesConfig
 from parables.constitution import Constitution, load_constitution
 from parables.models.resolve import ModelCallError, generate, get_role_model
+from parables.models.scoring import as_chat
 from parables.models.usage import UsageLedger
 from parables.stories.contamination import (
     ContaminationIndex,
@@ -138,7 +139,7 @@ class _Run:
     counts: dict[str, int] = field(default_factory=lambda: {"done": 0, "rejected": 0,
                                                             "failed": 0})
 
-    def charge(self, role: str, model: Model, output: Any) -> None:
+    def charge(self, role: str, output: Any) -> None:
         price = _price(self.config, getattr(self.config.models, role).model)
         if price is not None and output.usage is not None:
             self.spent += (output.usage.input_tokens * price[0]
@@ -147,12 +148,10 @@ class _Run:
 
 async def _call(run: _Run, role: str, model: Model, messages: list[dict[str, str]],
                 max_tokens: int) -> Any:
-    from parables.models.scoring import _as_chat
-
     batch = run.config.stories.batch or None
-    output = await generate(model, _as_chat(messages), role=role, ledger=run.ledger,
+    output = await generate(model, as_chat(messages), role=role, ledger=run.ledger,
                             config=GenerateConfig(max_tokens=max_tokens, batch=batch))
-    run.charge(role, model, output)
+    run.charge(role, output)
     return output
 
 
