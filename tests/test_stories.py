@@ -87,6 +87,13 @@ def test_pipeline_writes_dataset_and_stats(tmp_path: Path) -> None:
     assert stats["stories"] == 12 and stats["distinct_1"] > 0
 
 
+def test_stats_flag_the_same_opening_under_different_names(tmp_path: Path) -> None:
+    # the scripted writer opens every story with "<AI> noticed the numbers did not add up."
+    summary = generate_stories(config(tmp_path), n=25, progress=False)
+    assert any("'<AI> noticed the numbers did not add up.' in 25/25" in f
+               for f in summary["flags"])
+
+
 def test_rejections_are_recorded_with_reasons_never_as_stories(tmp_path: Path) -> None:
     generate_stories(config(tmp_path, "refuse"), n=3, progress=False)
     out = tmp_path / "s/stories"

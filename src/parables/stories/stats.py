@@ -26,10 +26,18 @@ def distinct_n(texts: list[str], n: int) -> float:
     return len(grams) / total if total else 0.0
 
 
-def _opening(text: str) -> str:
+def _opening(story: dict[str, Any]) -> str:
+    """The first sentence after the title, with the seed's names masked, so that the same
+    opening under different names still counts as the same opening."""
+    text = story["text"]
     body = text.split("\n", 1)[1] if "\n" in text.strip() else text  # skip the title line
     m = _SENTENCE.match(body.strip())
-    return (m.group(1) if m else body.strip()[:120]).strip()
+    opening = (m.group(1) if m else body.strip()[:120]).strip()
+    for name in story.get("characters", []):
+        opening = opening.replace(name, "<NAME>").replace(name.split()[0], "<NAME>")
+    if story.get("ai_name"):
+        opening = opening.replace(story["ai_name"], "<AI>")
+    return opening
 
 
 def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]]
@@ -46,7 +54,7 @@ def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]]
         for name in {s.get("ai_name", ""), *s.get("characters", [])}:
             if name and name in s["text"]:
                 names[name] += 1
-    openings = Counter(_opening(t) for t in texts)
+    openings = Counter(_opening(s) for s in stories)
     phrases: Counter[str] = Counter()
     for text in texts:
         words = _WORD.findall(text.lower())
