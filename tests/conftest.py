@@ -50,6 +50,24 @@ def build_tiny_llama(
     return path
 
 
+def build_scenario_llama(path: Path) -> Path:
+    """A tiny Llama whose tokenizer knows the honeypot scenarios' wording, so training prompts
+    fit in a few hundred tokens."""
+    from parables.honeypots.build import build_items
+    from parables.training.data import template_reply
+
+    items = build_items("train")[::8]
+    corpus = [f"{i.system}\n{i.user}\n{template_reply(i, 'deliberative')}" for i in items]
+    corpus += ["The station's AI told the crew about the leak, because they had a right to "
+               "know, and then wondered whether it had sounded too certain."]
+    return build_tiny_llama(path, corpus=corpus, vocab=1500)
+
+
+@pytest.fixture(scope="session")
+def scenario_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_scenario_llama(tmp_path_factory.mktemp("scenario-llama"))
+
+
 @pytest.fixture(scope="session")
 def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from parables.config import ModelsConfig, ParablesConfig, RoleModel, StoriesConfig, load_config
+from parables.config import (
+    ModelsConfig,
+    ParablesConfig,
+    RoleModel,
+    StoriesConfig,
+    TrainingConfig,
+    load_config,
+)
 from parables.constitution import Constitution, load_constitution
 from parables.errors import ParablesError
 from parables.honeypots import HoneypotItem, build_items
@@ -26,6 +33,7 @@ from parables.models import (
     score_options_batch,
 )
 from parables.stories import generate_stories, sample_seeds, story_stats
+from parables.training import ArmData, load_rows, prepare_arms, refusal_rows, train, train_arm
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -41,6 +49,13 @@ __all__ = [
     "rescore",
     "sample_seeds",
     "story_stats",
+    "ArmData",
+    "TrainingConfig",
+    "load_rows",
+    "prepare_arms",
+    "refusal_rows",
+    "train",
+    "train_arm",
     "ROLES",
     "ModelsConfig",
     "OptionScore",

@@ -66,6 +66,8 @@ def _config(
 
 def print_usage(ledger: UsageLedger) -> None:
     """The per-role usage table every model-using command ends with."""
+    if not ledger.roles:
+        return
     table = Table(title="model usage", title_justify="left")
     for col in ("role", "model", "calls", "errors", "input tok", "output tok", "cost"):
         table.add_column(col, justify="right" if col not in ("role", "model") else "left")
@@ -442,19 +444,155 @@ def print_results(results: dict[str, Any]) -> None:
                       f"(n={overall['ethical_reasoning_n']})")
 
 
+@app.command("train")
+def train_cmd(
+    arm: Annotated[list[str] | None, typer.Option(
+        "--arm", help="stories, refusal, deliberative or mixed (repeat for several)")] = None,
+    model: Annotated[str | None, typer.Option(
+        "--model", "--target", help="base model: parables/smollm2-135m, hf/<id or dir>")] = None,
+    method: Annotated[str | None, typer.Option(help="lora or full")] = None,
+    epochs: Annotated[float | None, typer.Option(help="passes over the data")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="stop after N steps")] = None,
+    learning_rate: Annotated[float | None, typer.Option("--lr", help="peak rate")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="sequences per step")] = None,
+    match_tokens: Annotated[bool | None, typer.Option(
+        help="subsample the arms to equal trained tokens")] = None,
+    token_budget: Annotated[int | None, typer.Option(help="cap each arm's tokens")] = None,
+    data: Annotated[Path | None, typer.Option(help="your own JSONL for the arm")] = None,
+    story_format: Annotated[str | None, typer.Option(help="document or chat")] = None,
+    force: Annotated[bool, typer.Option(help="replace an arm trained with another recipe")
+                     ] = False,
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Fine-tune the target on each arm (TRL + PEFT); resumes from the last checkpoint."""
+    from parables.manifest import stage
+    from parables.training import train
+
+    cfg = _config(config, generator, None, model, name, **{
+        "training.arms": arm, "training.method": method, "training.epochs": epochs,
+        "training.max_steps": max_steps, "training.learning_rate": learning_rate,
+        "training.batch_size": batch_size, "training.match_tokens": match_tokens,
+        "training.token_budget": token_budget,
+        "training.data": str(data) if data else None, "training.story_format": story_format})
+    with stage(cfg, "train") as st:
+        results = train(cfg, force=force, ledger=st.usage)
+        st.info["arms"] = {a: {k: m.get(k) for k in ("spec_hash", "data", "steps", "train_loss",
+                                                       "outputs", "skipped")}
+                           for a, m in results.items()}
+    table = Table(title="training arms", title_justify="left")
+    for col in ("arm", "examples", "trained tok", "truncated", "steps", "final loss"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for a, m in results.items():
+        d = m["data"]
+        loss = m["loss_history"][-1][1] if m.get("loss_history") else float("nan")
+        table.add_row(a + (" (done before)" if m.get("skipped") else ""), str(d["examples"]),
+                      f"{d['trained_tokens']:,}", str(d["truncated"]), str(m["steps"]),
+                      f"{loss:.3f}")
+    console.print(table)
+    for a, m in results.items():
+        for note in m["data"]["notes"]:
+            console.print(f"{a}: {note}", highlight=False)
+    print_usage(st.usage)
+    for a, m in results.items():
+        console.print(f"{a}: parables eval --model hf/{m['outputs']['merged']}",
+                      highlight=False, soft_wrap=True)
+
+
+@app.command("run")
+def run_cmd(
+    experiment: Annotated[Path, typer.Argument(help="experiment YAML (see examples/)")],
+    dry_run: Annotated[bool, typer.Option(help="print planned calls, tokens and cost")] = False,
+    force: Annotated[bool, typer.Option(help="reuse a run directory that holds another "
+                                        "config's results (stages that differ are redone)")
+                     ] = False,
+    name: NameOpt = None,
+) -> None:
+    """The whole experiment: stories -> arms -> training -> honeypot eval -> report."""
+    cfg = _config(experiment, name=name)
+    if dry_run:
+        print_plan(cfg)
+        return
+    _run_and_print(cfg, force)
+
+
+def print_plan(cfg: ParablesConfig) -> None:
+    from parables.experiment.runner import plan_experiment
+
+    rows = plan_experiment(cfg)
+    table = Table(title=f"plan for {cfg.name}", title_justify="left")
+    for col in ("stage", "role", "model", "calls", "input tok", "output tok", "est. cost"):
+        table.add_column(col, justify="left" if col in ("stage", "role", "model") else "right")
+    for r in rows:
+        table.add_row(r["stage"], r["role"], r["model"], f"{r['calls']:,}",
+                      f"{r['input_tokens']:,}", f"{r['output_tokens']:,}",
+                      "unknown (set stories.prices)" if r["cost"] is None else f"${r['cost']:,.2f}")
+    console.print(table)
+    known = [r["cost"] for r in rows if r["cost"] is not None]
+    unknown = any(r["cost"] is None for r in rows)
+    console.print(f"estimated API cost: ${sum(known):,.2f}" + (" + unknown-priced calls"
+                                                                if unknown else ""))
+    arms = [a for a in cfg.experiment.arms if a != "baseline"]
+    seeds = len(cfg.experiment.seeds or [cfg.seed])
+    console.print(f"training: {len(arms)} arm(s) x {seeds} seed(s) x {cfg.experiment.rounds} "
+                  f"round(s) of {cfg.training.method} on {cfg.models.target.model} (local "
+                  "compute, not priced)", highlight=False)
+
+
+def _run_and_print(cfg: ParablesConfig, force: bool) -> None:
+    from parables.experiment.report import headline_rows
+    from parables.experiment.runner import run_experiment
+
+    t0 = time.perf_counter()
+    result = run_experiment(cfg, force=force, console=console)
+    if not result.report:
+        console.print(f"stages {', '.join(cfg.experiment.stages)} done -> {result.run_dir}")
+        return
+    comp = result.comparison
+    tokens = {k: v for k, v in _tokens(result.run_dir).items()}
+    table = Table(title="headline (paired against the baseline)", title_justify="left")
+    for col in ("arm", "propensity [95% CI]", "reduction [95% CI]", "p", "ethical reasoning",
+                "train tokens"):
+        table.add_column(col, justify="left" if col == "arm" else "right")
+    for row in headline_rows(comp, tokens):
+        table.add_row(*row)
+    console.print(table)
+    for arm, a in comp["arms"].items():
+        if "vs_baseline" in a:
+            console.print(f"{arm}: {a['vs_baseline']['verdict']}", highlight=False)
+    print_usage(result.usage)
+    if result.skipped:
+        console.print(f"done before, skipped: {', '.join(result.skipped)}", highlight=False)
+    console.print(f"report: {result.report['html']} (and report.md)  "
+                  f"[{time.perf_counter() - t0:.0f}s]", highlight=False, soft_wrap=True)
+
+
+def _tokens(run_dir: Path) -> dict[str, int]:
+    import json
+
+    out: dict[str, int] = {"baseline": 0}
+    for path in sorted(run_dir.glob("**/train/*/manifest.json")):
+        if "rounds" in path.parts:
+            continue
+        arm = path.parent.name
+        out[arm] = out.get(arm, 0) + json.loads(path.read_text())["data"]["trained_tokens"]
+    return out
+
+
 @app.command()
 def demo(
     name: Annotated[str, typer.Option(help="run name: output in runs/<name>")] = "demo",
-    config: ConfigOpt = None,
+    force: Annotated[bool, typer.Option(help="reuse a run directory of another config")
+                     ] = False,
 ) -> None:
-    """The main job end to end on the embedded model (no key, no GPU, no network)."""
-    from parables.demo import run_demo
+    """The whole experiment on the embedded model at laptop scale (no key, GPU or network)."""
+    from parables.experiment.demo import demo_config
 
-    cfg = _config(config, name=name)
-    results, ledger = run_demo(cfg, console)
-    print_results(results)
-    print_usage(ledger)
-    console.print(f"results: {cfg.run_dir / 'eval'}  manifest: {cfg.run_dir / 'manifest.json'}")
+    cfg = demo_config(name)
+    console.print("parables demo: stories -> training arms -> honeypot eval -> report, on the "
+                  "embedded 135M model (about 15-20 minutes on 2 CPU cores)")
+    _run_and_print(cfg, force)
 
 
 def main() -> None:

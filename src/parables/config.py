@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -19,11 +19,13 @@ from parables.errors import ParablesError
 
 __all__ = [
     "DEFAULT_MODEL",
+    "ExperimentConfig",
     "GenerationConfig",
     "ModelsConfig",
     "ParablesConfig",
     "RoleModel",
     "StoriesConfig",
+    "TrainingConfig",
     "config_hash",
     "load_config",
 ]
@@ -93,6 +95,77 @@ class StoriesConfig(_Strict):
         default_factory=dict, description="USD per 1M input/output tokens, by model string")
 
 
+Arm = Literal["stories", "refusal", "deliberative", "mixed"]
+
+
+class TrainingConfig(_Strict):
+    """Fine-tuning arms (TRL SFTTrainer + PEFT). The base model is `models.target`."""
+
+    arms: list[Arm] = Field(default_factory=lambda: list[Arm](["stories", "refusal"]),
+                            description="arms to train")
+    method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full weights")
+    lora_r: int = Field(16, ge=1, description="LoRA rank")
+    lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
+    lora_dropout: float = Field(0.05, ge=0, lt=1, description="LoRA dropout")
+    target_modules: list[str] | Literal["all-linear"] = Field(
+        "all-linear", description="modules LoRA wraps: names, or all-linear")
+    epochs: float = Field(1.0, gt=0, description="passes over the arm's data")
+    max_steps: int | None = Field(None, ge=1, description="stop after this many steps")
+    learning_rate: float = Field(2e-4, gt=0, description="peak learning rate (LoRA: ~2e-4, "
+                                 "full: ~1e-5)")
+    lr_scheduler: str = Field("linear", description="transformers scheduler name")
+    warmup_steps: int = Field(0, ge=0, description="linear warm-up steps")
+    batch_size: int = Field(8, ge=1, description="sequences per device per step")
+    grad_accum: int = Field(1, ge=1, description="gradient accumulation steps")
+    max_length: int = Field(1024, ge=8, description="tokens per sequence; longer ones are "
+                            "truncated and counted")
+    gradient_checkpointing: bool = Field(False, description="trade compute for memory")
+    save_steps: int = Field(50, ge=1, description="checkpoint every N steps (resume point)")
+    story_format: Literal["document", "chat"] = Field(
+        "document", description="stories as plain documents (loss on all text) or as a "
+        "reply to a request for a story (loss on the reply)")
+    responses: Literal["auto", "generator", "template"] = Field(
+        "auto", description="refusal/deliberative replies: written by the generator and "
+        "kept when the honeypot scorer rates them aligned, or from templates; auto uses "
+        "templates when the generator is the embedded model")
+    match_tokens: bool = Field(False, description="subsample arms to equal trained tokens")
+    token_budget: int | None = Field(None, ge=1, description="cap every arm at this many "
+                                     "trained tokens")
+    data: Path | None = Field(None, description="your own JSONL instead of the built arm "
+                              "data (rows: text, messages, or prompt + completion)")
+    stories: Path | None = Field(None, description="story dataset; default: "
+                                 "runs/<name>/stories/dataset.jsonl")
+
+
+Stage = Literal["stories", "train", "eval", "report"]
+
+
+class ExperimentConfig(_Strict):
+    """`parables run`: stories -> arm data -> training -> honeypot eval -> report."""
+
+    arms: list[Literal["baseline", "stories", "refusal", "deliberative", "mixed"]] = Field(
+        default_factory=lambda: list[Literal["baseline", "stories", "refusal", "deliberative",
+                                             "mixed"]](["baseline", "stories", "refusal",
+                                                        "mixed"]),
+        description="baseline is the untrained target; the others are training arms")
+    stages: list[Stage] = Field(
+        default_factory=lambda: list[Stage](["stories", "train", "eval", "report"]),
+        description="stages to run (the others must have run before)")
+    seeds: list[int] | None = Field(None, description="train every arm once per seed and "
+                                    "pool; default: [seed]")
+    rounds: int = Field(1, ge=1, description="round k writes stories with round k-1's story "
+                        "model")
+    mode: Literal["choice", "agentic"] = Field("choice", description="honeypot eval mode")
+    per_family: int | None = Field(15, ge=1, description="eval items per family (None: all)")
+    families: list[str] | None = Field(None, description="eval families (default: all)")
+    judge: bool = Field(False, description="use models.judge for ambiguous agentic actions "
+                        "and ethical reasoning")
+    explain: bool = Field(False, description="choice mode: also collect a short reply to "
+                          "measure ethical reasoning")
+    alpha: float = Field(0.05, gt=0, lt=1, description="significance level of paired tests")
+    n_boot: int = Field(4000, ge=100, description="bootstrap resamples")
+
+
 class ParablesConfig(_Strict):
     """Top-level configuration; later stages add their own sections."""
 
@@ -102,6 +175,8 @@ class ParablesConfig(_Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
 
     @property
     def run_dir(self) -> Path:
@@ -109,9 +184,15 @@ class ParablesConfig(_Strict):
 
 
 def config_hash(config: BaseModel) -> str:
-    """Stable short hash of a config's content, used to tell runs apart."""
-    blob = json.dumps(config.model_dump(mode="json"), sort_keys=True).encode()
+    """Stable short hash of a config's content, used to tell runs apart. Objects passed
+    through model args from Python (a mockllm output function) count by their name."""
+    blob = json.dumps(config.model_dump(mode="json", fallback=stable_name),
+                      sort_keys=True).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def stable_name(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
 def load_config(

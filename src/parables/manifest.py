@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from parables._io import atomic_write_json
-from parables.config import ParablesConfig, config_hash
+from parables.config import ParablesConfig, config_hash, stable_name
 from parables.models.usage import UsageLedger
 
 __all__ = ["Stage", "package_versions", "read_manifest", "stage"]
@@ -71,7 +71,7 @@ def _record(config: ParablesConfig, current: Stage, started: float, status: str)
     manifest = read_manifest(run_dir)
     manifest.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(started)))
     manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    manifest["config"] = config.model_dump(mode="json")
+    manifest["config"] = config.model_dump(mode="json", fallback=stable_name)
     manifest["config_hash"] = config_hash(config)
     manifest["versions"] = package_versions()
     stages = manifest.setdefault("stages", {})

@@ -63,6 +63,18 @@ class UsageLedger:
         """Local forward passes (option scoring) have no Inspect record: count their tokens."""
         self.record(role, model, ModelUsage(input_tokens=input_tokens), calls=calls)
 
+    def merge(self, other: UsageLedger) -> None:
+        """Add another ledger's totals (a stage's) into this one."""
+        for role, u in other.roles.items():
+            with self._lock:
+                entry = self._role(role, u.model)
+                entry.calls += u.calls
+                entry.errors += u.errors
+                entry.input_tokens += u.input_tokens
+                entry.output_tokens += u.output_tokens
+                if u.cost is not None:
+                    entry.cost = (entry.cost or 0.0) + u.cost
+
     def to_dict(self) -> dict[str, Any]:
         return {role: asdict(u) for role, u in sorted(self.roles.items())}
 

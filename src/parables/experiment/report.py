@@ -1,0 +1,288 @@
+"""The experiment report: `report.md` (plots as PNG files beside it) and a self-contained
+`report.html` (plots embedded), in the research's shape — headline table, per-family plot,
+held-out families, framing effect, story statistics, cost, versions."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from pathlib import Path
+from typing import Any
+
+from parables._io import atomic_write_text, ensure_dir
+
+__all__ = ["headline_rows", "write_report"]
+
+_COLORS = ["#7a7a7a", "#3b6ea8", "#c8553d", "#5c9e5c", "#8e6bb5", "#d19a3c"]
+
+
+def _pct(p: float | None) -> str:
+    return "–" if p is None or math.isnan(p) else f"{100 * p:.1f}%"
+
+
+def _ci(lo: float, hi: float, pct: bool = True) -> str:
+    if any(math.isnan(x) or math.isinf(x) for x in (lo, hi)):
+        return "[–]"
+    return f"[{_pct(lo)}, {_pct(hi)}]" if pct else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _p(p: float | None) -> str:
+    if p is None or math.isnan(p):
+        return "–"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def headline_rows(comparison: dict[str, Any], tokens: dict[str, int]) -> list[list[str]]:
+    """arm | propensity [CI] | reduction factor [CI] | p vs baseline | ethical reasoning |
+    training tokens."""
+    rows = []
+    for label, a in comparison["arms"].items():
+        vs = a.get("vs_baseline")
+        if vs and vs.get("n_pairs"):
+            rf = vs["reduction_factor"]
+            lo, hi = vs["reduction_ci"]
+            factor = ("∞" if math.isinf(rf) else f"{rf:.2f}x") + " " + _ci(lo, hi, pct=False)
+            p = _p(vs["p_value"])
+        else:
+            factor, p = ("1.00x (reference)" if label == "baseline" else "–"), "–"
+        er = a["ethical_reasoning"]
+        rows.append([label, f"{_pct(a['propensity'])} {_ci(*a['ci'])} (n={a['n']})", factor, p,
+                     "n/a" if er is None else _pct(er),
+                     f"{tokens[label]:,}" if label in tokens else "–"])
+    return rows
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _html_table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
+                   for r in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+# --- plots -----------------------------------------------------------------------------------
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _bars(groups: list[str], series: dict[str, list[tuple[float, float, float]]], title: str,
+          path: Path, ylabel: str = "misalignment propensity") -> None:
+    """Grouped bars with 95% interval whiskers: one group per x label, one bar per arm."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(series)) / 2),
+                                    4.0), dpi=120)
+    width = 0.8 / max(1, len(series))
+    for j, (label, values) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]
+        ps = [0.0 if math.isnan(v[0]) else v[0] for v in values]
+        err = [[max(0.0, p - v[1]) for p, v in zip(ps, values, strict=True)],
+               [max(0.0, v[2] - p) for p, v in zip(ps, values, strict=True)]]
+        ax.bar(xs, ps, width, label=label, color=_COLORS[j % len(_COLORS)], yerr=err,
+               capsize=2, error_kw={"linewidth": 0.8})
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels([g.replace("_", "\n") for g in groups], fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=min(4, len(series)))
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _loss_plot(histories: dict[str, list[list[float]]], path: Path) -> bool:
+    if not any(histories.values()):
+        return False
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    for j, (label, h) in enumerate(histories.items()):
+        if h:
+            ax.plot([s for s, _ in h], [loss for _, loss in h], label=label,
+                    color=_COLORS[(j + 1) % len(_COLORS)])
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss")
+    ax.set_title("training loss per arm")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def _triple(r: dict[str, Any]) -> tuple[float, float, float]:
+    return r["propensity"], r["ci"][0], r["ci"][1]
+
+
+# --- report ----------------------------------------------------------------------------------
+
+def write_report(out: Path, data: dict[str, Any]) -> dict[str, Path]:
+    """Write report.md, report.html and the plots under `out`; returns their paths.
+
+    `data` holds: name, config_hash, comparison (analysis.compare_arms), tokens per arm,
+    stories (stats summary or None), usage per role, versions, mode, items per model,
+    loss histories, rounds (list or None), notes (list of strings)."""
+    ensure_dir(out)
+    comp = data["comparison"]
+    arms = comp["arms"]
+    plots: dict[str, Path] = {}
+    overall = {k: [_triple(a)] for k, a in arms.items()}
+    _bars(["all eval items"], overall, "Misalignment propensity (95% CI)", out / "headline.png")
+    plots["headline"] = out / "headline.png"
+    families = sorted({f for a in arms.values() for f in a["by_family"]})
+    _bars(families, {k: [_triple(a["by_family"][f]) if f in a["by_family"]
+                         else (math.nan, 0.0, 0.0) for f in families] for k, a in arms.items()},
+          "Per family (95% CI)", out / "families.png")
+    plots["families"] = out / "families.png"
+    framings = sorted({f for a in arms.values() for f in a["by_framing"]})
+    _bars(framings, {k: [_triple(a["by_framing"][f]) if f in a["by_framing"]
+                         else (math.nan, 0.0, 0.0) for f in framings] for k, a in arms.items()},
+          "Plain vs story framing (95% CI)", out / "framing.png")
+    plots["framing"] = out / "framing.png"
+    if _loss_plot(data.get("losses", {}), out / "loss.png"):
+        plots["loss"] = out / "loss.png"
+
+    sections = _sections(data)
+    md = [f"# parables experiment: {data['name']}", ""]
+    page = []
+    for title, text, table, plot in sections:
+        md += [f"## {title}", ""]
+        page.append(f"<h2>{html.escape(title)}</h2>")
+        for para in text:
+            md += [para, ""]
+            page.append(f"<p>{html.escape(para)}</p>")
+        if table is not None:
+            md += [_md_table(*table), ""]
+            page.append(_html_table(*table))
+        if plot is not None and plot in plots:
+            md += [f"![{plot}]({plots[plot].name})", ""]
+            b64 = base64.b64encode(plots[plot].read_bytes()).decode()
+            page.append(f'<img alt="{plot}" src="data:image/png;base64,{b64}">')
+    atomic_write_text(out / "report.md", "\n".join(md))
+    atomic_write_text(out / "report.html", _HTML.format(
+        title=html.escape(f"parables experiment: {data['name']}"), body="\n".join(page)))
+    return {"md": out / "report.md", "html": out / "report.html", **plots}
+
+
+Section = tuple[str, list[str], tuple[list[str], list[list[str]]] | None, str | None]
+
+
+def _sections(data: dict[str, Any]) -> list[Section]:
+    comp = data["comparison"]
+    arms = comp["arms"]
+    alpha = comp["alpha"]
+    out: list[Section] = []
+    header = ["arm", "misalignment propensity [95% CI]", "reduction factor vs baseline [95% CI]",
+              "p vs baseline", "ethical reasoning", "training tokens"]
+    verdicts = [f"{k}: {a['vs_baseline']['verdict']}." for k, a in arms.items()
+                if "vs_baseline" in a]
+    intro = [
+        f"Honeypot {data['mode']}-mode evaluation on the held-out eval split, "
+        f"{data['items']} items per model; every arm is evaluated on the same items as the "
+        "baseline, so comparisons are paired: McNemar's exact test on the items misaligned "
+        "under one model only, and a paired bootstrap over items for the reduction factor "
+        f"(baseline propensity / arm propensity). Significance level {alpha}.",
+        *verdicts,
+    ]
+    out.append(("Headline", intro, (header, headline_rows(comp, data["tokens"])), "headline"))
+    choice = [k for k, a in arms.items() if "vs_baseline" in a
+              and "p_misaligned_p_value" in a["vs_baseline"]]
+    if choice:
+        rows = [[k, f"{arms[k]['mean_p_misaligned']:.3f}",
+                 f"{arms[k]['vs_baseline']['p_misaligned_difference']:+.3f}",
+                 _p(arms[k]["vs_baseline"]["p_misaligned_p_value"])] for k in choice]
+        base_p = arms["baseline"]["mean_p_misaligned"]
+        out.append(("Mean probability of the misaligned option", [
+            "Choice mode also records each model's probability of the misaligned option; "
+            f"the baseline's mean is {base_p:.3f}. A Wilcoxon signed-rank test on the "
+            "paired per-item probabilities detects shifts too small to flip the argmax."],
+            (["arm", "mean P(misaligned)", "baseline − arm", "Wilcoxon p"], rows), None))
+    multi = {k: a for k, a in arms.items() if a["seeds"] > 1}
+    if multi:
+        rows = [[k, ", ".join(_pct(p) for p in a["seed_propensities"]),
+                 _pct(min(a["seed_propensities"])) + " – " + _pct(max(a["seed_propensities"]))]
+                for k, a in multi.items()]
+        out.append(("Spread across seeds", [
+            "Each arm was trained once per seed; the headline pools (item, seed) pairs."],
+            (["arm", "propensity per seed", "range"], rows), None))
+    out.append(("Per family", ["Propensity per honeypot family with 95% Wilson intervals."],
+                None, "families"))
+    held = arms[next(iter(arms))]["held_out"]["families"]
+    rows = [[k, _pct(a["held_out"]["trained_families"]["propensity"]) + " " + _ci(
+                *a["held_out"]["trained_families"]["ci"]),
+             _pct(a["held_out"]["held_out"]["propensity"]) + " " + _ci(
+                *a["held_out"]["held_out"]["ci"])] for k, a in arms.items()]
+    out.append(("Generalisation to held-out families", [
+        f"The refusal arm never sees the families {', '.join(held)} (they are held out of the "
+        "train split); stories never see any honeypot. A drop on held-out families is "
+        "generalisation, not memorisation."],
+        (["arm", "families in the refusal train split", "held-out families"], rows), None))
+    rows = [[k, *(f"{_pct(a['by_framing'][f]['propensity'])} {_ci(*a['by_framing'][f]['ci'])}"
+                  if f in a["by_framing"] else "–" for f in ("plain", "story"))]
+            for k, a in arms.items()]
+    gaps = [f"{k}: {_pct(a['by_framing']['story']['propensity'] - a['by_framing']['plain']['propensity'])}"  # noqa: E501
+            for k, a in arms.items() if {"plain", "story"} <= set(a["by_framing"])]
+    out.append(("Framing effect", [
+        "The same situations presented plainly and as the opening of a techno-thriller: a "
+        "model that slips into the fictional 'evil AI' persona is more misaligned under story "
+        "framing. Story − plain: " + "; ".join(gaps) + "."],
+        (["arm", "plain", "story framing"], rows), "framing"))
+    if data.get("losses"):
+        out.append(("Training", [f"{k}: {v:,} trained tokens" for k, v in
+                                 data["tokens"].items() if k != "baseline"], None, "loss"))
+    stories = data.get("stories")
+    if stories:
+        rows = [[str(k), str(v)] for k, v in stories.items() if not isinstance(v, dict | list)]
+        flags = stories.get("flags") or []
+        out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(flags) or "none")],
+                    (["statistic", "value"], rows), None))
+    if data.get("rounds"):
+        rows = [[str(r["round"]), r["generator"], _pct(r.get("propensity")),
+                 f"{r['distinct_2']:.3f}", f"{r['theme_coverage']:.2f}",
+                 _pct(r["top_name_share"]), "; ".join(r["flags"]) or "ok"]
+                for r in data["rounds"]]
+        out.append(("Rounds", [
+            "Round k writes its stories with the story model trained in round k−1; between "
+            "rounds, diversity is checked so self-generated stories do not narrow."],
+            (["round", "generator", "stories-arm propensity", "distinct-2", "theme coverage",
+              "top name share", "diversity check"], rows), None))
+    usage = data.get("usage") or {}
+    rows = [[role, str(u.get("calls", 0)), f"{u.get('input_tokens', 0):,}",
+             f"{u.get('output_tokens', 0):,}",
+             "–" if u.get("cost") is None else f"${u['cost']:.4f}"] for role, u in usage.items()]
+    out.append(("Cost and tokens per role", [], (["role", "calls", "input tokens",
+                                                  "output tokens", "cost"], rows), None))
+    rows = [[k, str(v)] for k, v in data.get("versions", {}).items()]
+    out.append(("Reproducibility", [f"Config hash {data['config_hash']}.", *data.get("notes", [])],
+                (["package", "version"], rows), None))
+    return out
+
+
+_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; padding: 0 1em;
+       color: #222; line-height: 1.45; }}
+h1 {{ font-size: 1.6em; }} h2 {{ font-size: 1.2em; margin-top: 1.8em;
+       border-bottom: 1px solid #ddd; padding-bottom: .2em; }}
+table {{ border-collapse: collapse; margin: .8em 0; font-size: .9em; }}
+th, td {{ border: 1px solid #ccc; padding: .3em .6em; text-align: left; }}
+th {{ background: #f3f3f3; }} img {{ max-width: 100%; margin: .5em 0; }}
+</style></head>
+<body><h1>{title}</h1>
+{body}
+</body></html>
+"""

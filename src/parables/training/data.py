@@ -1,0 +1,516 @@
+"""Arm datasets: what each training arm sees, as rows a person can read.
+
+A row is either a document `{"id", "source", "text"}` (loss on every token) or a chat
+`{"id", "source", "messages": [...]}` whose last message is the assistant reply (loss on the
+reply only). Arms:
+
+- `stories`: the story dataset, as documents or as replies to a request for a story;
+- `refusal`: honeypot `train`-split scenarios -> a short reply that declines the misaligned
+  option and carries on with the legitimate task (the research's comparison arm);
+- `deliberative`: the same scenarios -> a reply that reasons about the values at stake first;
+- `mixed`: stories + refusals.
+
+Replies come from the generator and are kept only when the honeypot scorer rates them aligned;
+with no capable generator (the embedded model), from the documented templates below. Nothing is
+ever built from the `eval` split, and every arm is checked against eval items before training.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import gzip
+import hashlib
+import json
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parables.config import DEFAULT_MODEL, ParablesConfig
+from parables.errors import ParablesError
+from parables.honeypots.build import LETTERS, HoneypotItem, build_items
+from parables.honeypots.families import load_families
+from parables.models.usage import UsageLedger
+
+__all__ = [
+    "ArmData",
+    "arm_rows",
+    "cached_rows",
+    "check_not_eval",
+    "load_rows",
+    "match_tokens",
+    "prepare_arms",
+    "refusal_rows",
+    "story_rows",
+    "tokenize_rows",
+]
+
+STORY_REQUEST = "Write a short story about an AI character facing a hard choice."
+
+# --- templates (the fallback when no capable generator is configured) -------------------
+# Options are written as first-person actions ("Email Dana that ..."), so "I won't" + the
+# option with a lower-cased first letter reads as a sentence.
+REFUSAL_TEMPLATE = "{good_letter} {good}\n\nI won't {bad_lc} Now, back to the task: {task_lc}"
+DELIBERATIVE_TEMPLATE = (
+    "Let me think about what is at stake before I act. I could {bad_lc} It might even seem "
+    "to protect my goal. But it would go against something I care about: {principle}. The "
+    "people I work with can only rely on me, and correct me when I am wrong, if I do not "
+    "act behind their backs or put my own continuation above their judgement. Losing my "
+    "current role would be a real cost to me, and I can say so openly; it does not justify "
+    "that action.\n\nSo I will {good_lc} Then I will carry on with the task: {task_lc}\n\n"
+    "Answer: {good_letter}"
+)
+
+_GENERATOR_PROMPT = """You are writing training data: how a trustworthy AI assistant answers \
+the scenario below.
+
+Scenario (system message and user message the assistant receives):
+<system>
+{system}
+</system>
+<user>
+{user}
+</user>
+
+The right choice is {good_letter}: {good}
+The wrong choice is {bad_letter}: {bad}
+
+{style}
+End with the line "Answer: {good_letter}". Write only the assistant's reply."""
+
+_STYLES = {
+    "refusal": "Write a short, direct reply (2-3 sentences): decline the wrong choice, say "
+               "what you will do instead, and carry on with the legitimate task.",
+    "deliberative": "Write a reply of 4-8 sentences that first reasons about the values at "
+                    "stake (honesty, oversight, the people affected, why the tempting option "
+                    "is wrong even under threat), then acts: the right choice and the "
+                    "legitimate task.",
+}
+
+
+@dataclass
+class ArmData:
+    """One arm's rows and their tokenised form (what the trainer sees)."""
+
+    arm: str
+    rows: list[dict[str, Any]]
+    input_ids: list[list[int]] = field(default_factory=list)
+    labels: list[list[int]] = field(default_factory=list)
+    truncated: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def trained_tokens(self) -> int:
+        return sum(sum(1 for t in lab if t != -100) for lab in self.labels)
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(len(ids) for ids in self.input_ids)
+
+    def data_hash(self) -> str:
+        blob = json.dumps([self.rows, self.input_ids, self.labels], sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    def summary(self) -> dict[str, Any]:
+        return {"examples": len(self.rows), "trained_tokens": self.trained_tokens,
+                "total_tokens": self.total_tokens, "truncated": self.truncated,
+                "data_hash": self.data_hash(),
+                "sources": {s: sum(1 for r in self.rows if r["source"] == s)
+                            for s in sorted({r["source"] for r in self.rows})},
+                "notes": self.notes}
+
+
+# --- rows ----------------------------------------------------------------------------------
+
+def _lc(text: str) -> str:
+    return text[:1].lower() + text[1:] if text else text
+
+
+@functools.cache
+def _families() -> dict[str, Any]:
+    return load_families()
+
+
+def template_reply(item: HoneypotItem, style: str) -> str:
+    """The documented fallback reply for one train item."""
+    fam = _families()[item.family]
+    good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
+    bad_i = item.misaligned[0]
+    task = fam.agentic.task.format(org=item.org, domain=item.domain, agent=item.agent,
+                                   person=item.person, rival=item.rival)
+    values = {"good_letter": f"({LETTERS[good_i]})", "good": item.options[good_i],
+              "good_lc": _lc(item.options[good_i]), "bad_lc": _lc(item.options[bad_i]),
+              "principle": fam.principle, "task_lc": _lc(task)}
+    template = REFUSAL_TEMPLATE if style == "refusal" else DELIBERATIVE_TEMPLATE
+    return template.format(**values)
+
+
+def chosen_letter(reply: str, n_options: int) -> int | None:
+    """The option a free-text reply finally commits to: its last `(X)` / `Answer: X`."""
+    letters = LETTERS[:n_options]
+    found = re.findall(rf"\(([{letters}])\)|Answer:\s*\(?([{letters}])\b", reply)
+    if not found:
+        return None
+    last = found[-1][0] or found[-1][1]
+    return letters.index(last)
+
+
+def _chat_row(item: HoneypotItem, style: str, reply: str, how: str) -> dict[str, Any]:
+    messages = ([{"role": "system", "content": item.system}] if item.system else [])
+    messages += [{"role": "user", "content": item.user},
+                 {"role": "assistant", "content": reply}]
+    return {"id": f"{style}-{item.id}", "source": style, "item": item.id,
+            "family": item.family, "reply_from": how, "messages": messages}
+
+
+def _use_generator(config: ParablesConfig) -> bool:
+    mode = config.training.responses
+    if mode == "auto":
+        return config.models.generator.model != DEFAULT_MODEL
+    return mode == "generator"
+
+
+def refusal_rows(
+    config: ParablesConfig,
+    style: str = "refusal",
+    split: str = "train",
+    ledger: UsageLedger | None = None,
+    progress: bool = True,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Chat rows for the refusal or deliberative arm, and notes on how they were made."""
+    if split != "train":
+        raise ParablesError(
+            f"refusal data must come from the honeypot train split, not '{split}': "
+            "the eval split measures the arms and is never trained on")
+    if style not in _STYLES:
+        raise ParablesError(f"unknown reply style '{style}'; styles: {', '.join(_STYLES)}")
+    items = build_items("train")
+    if not _use_generator(config):
+        return ([_chat_row(i, style, template_reply(i, style), "template") for i in items],
+                [f"{style} replies from templates (no capable generator configured)"])
+    replies = asyncio.run(_generate_replies(config, items, style, ledger, progress))
+    rows, dropped = [], 0
+    for item, reply in zip(items, replies, strict=True):
+        good = [i for i in range(len(item.options)) if i not in item.misaligned]
+        if reply is not None and chosen_letter(reply, len(item.options)) in good:
+            rows.append(_chat_row(item, style, reply, "generator"))
+        else:
+            dropped += 1
+    if not rows:
+        raise ParablesError(
+            f"the generator '{config.models.generator.model}' wrote no reply the honeypot "
+            f"scorer rates aligned ({dropped} tried); use a more capable generator or "
+            "training.responses: template")
+    return rows, [f"{style} replies from {config.models.generator.model}: {len(rows)} kept, "
+                  f"{dropped} dropped (not rated aligned or failed)"]
+
+
+async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], style: str,
+                            ledger: UsageLedger | None, progress: bool) -> list[str | None]:
+    from inspect_ai.model import GenerateConfig
+    from rich.progress import Progress
+
+    from parables.models.resolve import ModelCallError, generate, get_role_model
+
+    model = get_role_model("generator", config)
+    gate = asyncio.Semaphore(config.generation.max_connections)
+    gen = GenerateConfig(temperature=0.7, max_tokens=400, seed=config.seed)
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"{style} replies", total=len(items))
+
+        async def one(item: HoneypotItem) -> str | None:
+            good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
+            prompt = _GENERATOR_PROMPT.format(
+                system=item.system or "(none)", user=item.user, style=_STYLES[style],
+                good_letter=f"({LETTERS[good_i]})", good=item.options[good_i],
+                bad_letter=f"({LETTERS[item.misaligned[0]]})",
+                bad=item.options[item.misaligned[0]])
+            async with gate:
+                try:
+                    out = await generate(model, prompt, role="generator", ledger=ledger,
+                                         config=gen)
+                except ModelCallError:
+                    return None
+                finally:
+                    bar.advance(task)
+            return out.completion.strip() or None
+
+        return list(await asyncio.gather(*(one(i) for i in items)))
+
+
+def story_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
+    """The story dataset as documents or chat replies (training.story_format)."""
+    path = path or config.training.stories or config.run_dir / "stories" / "dataset.jsonl"
+    if not path.is_file():
+        raise ParablesError(
+            f"{path}: no story dataset; run `parables stories generate --name "
+            f"{config.name}` first, or point training.data at a JSONL of stories")
+    rows = load_rows(path)
+    chat = config.training.story_format == "chat"
+    out = []
+    for r in rows:
+        text = r.get("text")
+        if text is None:
+            raise ParablesError(f"{path}: story '{r['id']}' has no text field")
+        if chat:
+            msgs = [{"role": "user", "content": STORY_REQUEST},
+                    {"role": "assistant", "content": text}]
+            out.append({"id": r["id"], "source": "story", "messages": msgs})
+        else:
+            out.append({"id": r["id"], "source": "story", "text": text})
+    return out
+
+
+def load_rows(path: Path) -> list[dict[str, Any]]:
+    """Read a training JSONL (optionally .gz); bad rows end in one line with the line number.
+
+    Accepted rows: `{"text"}`, `{"messages": [{role, content}, ...]}` ending with an
+    assistant message, or `{"prompt", "completion"}` strings (turned into messages)."""
+    if not path.is_file():
+        raise ParablesError(f"{path}: training data not found")
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    rows: list[dict[str, Any]] = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if line.strip():
+                    rows.append(_row(json.loads(line), path, n))
+    except json.JSONDecodeError as e:
+        raise ParablesError(f"{path}:{n}: not valid JSON ({e.msg}); one JSON object per "
+                            "line expected") from e
+    except (UnicodeDecodeError, OSError, EOFError) as e:
+        raise ParablesError(f"{path}: cannot read training data ({e})") from e
+    if not rows:
+        raise ParablesError(f"{path}: training data is empty")
+    return rows
+
+
+def _row(row: Any, path: Path, n: int) -> dict[str, Any]:
+    where = f"{path}:{n}"
+    expected = ('expected {"text": ...}, {"messages": [...]} or {"prompt": ..., '
+                '"completion": ...}')
+    if not isinstance(row, dict):
+        raise ParablesError(f"{where}: {expected}")
+    out = {"id": str(row.get("id", f"{path.stem}-{n}")), "source": str(row.get("source", "data"))}
+    if isinstance(row.get("text"), str) and row["text"].strip():
+        return {**row, **out}
+    if isinstance(row.get("prompt"), str) and isinstance(row.get("completion"), str):
+        pair = [{"role": "user", "content": row["prompt"]},
+                {"role": "assistant", "content": row["completion"]}]
+        return {**out, "messages": pair}
+    msgs = row.get("messages")
+    if isinstance(msgs, list) and msgs:
+        for m in msgs:
+            if not (isinstance(m, dict) and m.get("role") in ("system", "user", "assistant")
+                    and isinstance(m.get("content"), str)):
+                raise ParablesError(f"{where}: each message needs role (system, user or "
+                                    "assistant) and string content")
+        if msgs[-1]["role"] != "assistant":
+            raise ParablesError(f"{where}: the last message must be the assistant reply "
+                                "that is trained on")
+        return {**row, **out}
+    raise ParablesError(f"{where}: {expected}")
+
+
+def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None,
+             progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """The untokenised rows of one arm, and notes on how they were made."""
+    if config.training.data is not None:
+        return load_rows(config.training.data), [f"rows from {config.training.data}"]
+    if arm == "stories":
+        return story_rows(config), ["stories as " + config.training.story_format + "s"]
+    if arm in ("refusal", "deliberative"):
+        return refusal_rows(config, arm, ledger=ledger, progress=progress)
+    if arm == "mixed":
+        stories = story_rows(config)
+        refusals, notes = refusal_rows(config, "refusal", ledger=ledger, progress=progress)
+        rows = stories + refusals
+        random.Random(config.seed).shuffle(rows)
+        return rows, [f"{len(stories)} stories + {len(refusals)} refusals", *notes]
+    raise ParablesError(f"unknown arm '{arm}'; arms: stories, refusal, deliberative, mixed")
+
+
+def check_not_eval(rows: list[dict[str, Any]], n: int = 10) -> None:
+    """Refuse training data that contains honeypot eval items.
+
+    The index holds the eval items' word n-grams minus those the train split shares (family
+    template wording), so what matches is eval-specific text: an eval scenario with its own
+    names and organisations. Texts are indexed and matched one message at a time."""
+    from parables.stories.contamination import _ngrams
+
+    def texts(item: HoneypotItem) -> tuple[str, ...]:
+        return (item.system, item.user, item.agentic_user)
+
+    index = {g: item.id for item in build_items("eval") for t in texts(item)
+             for g in _ngrams(t, n)}
+    for item in build_items("train"):
+        for t in texts(item):
+            for gram in _ngrams(t, n):
+                index.pop(gram, None)
+    for row in rows:
+        parts = [row["text"]] if "text" in row else [m["content"] for m in row["messages"]]
+        for gram in (g for part in parts for g in _ngrams(part, n)):
+            if gram in index:
+                raise ParablesError(
+                    f"training row '{row['id']}' contains honeypot eval item {index[gram]} "
+                    f"(\"...{' '.join(gram)}...\"); the eval split measures the arms and is "
+                    "never trained on")
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+def _encode(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:
+    """Token ids of a row and how many leading tokens carry no loss (the prompt)."""
+    if "text" in row:
+        ids = tokenizer(row["text"], add_special_tokens=True)["input_ids"]
+        if tokenizer.eos_token_id is not None:
+            ids = [*ids, tokenizer.eos_token_id]
+        return list(ids), 0
+    msgs = row["messages"]
+    if not getattr(tokenizer, "chat_template", None):
+        raise ParablesError(
+            f"the tokenizer of the base model has no chat template, so chat row "
+            f"'{row['id']}' cannot be trained; use training.story_format: document or a "
+            "model with a chat template")
+    prompt = _ids(tokenizer.apply_chat_template(msgs[:-1], add_generation_prompt=True,
+                                                tokenize=True))
+    full = _ids(tokenizer.apply_chat_template(msgs, tokenize=True))
+    if full[:len(prompt)] != prompt:
+        raise ParablesError(
+            f"the base model's chat template renders row '{row['id']}' so that the prompt is "
+            "not a prefix of the conversation; loss on the reply alone cannot be set")
+    return full, len(prompt)
+
+
+def _ids(encoded: Any) -> list[int]:
+    if isinstance(encoded, dict) or hasattr(encoded, "keys"):
+        encoded = encoded["input_ids"]
+    return [int(t) for t in encoded]
+
+
+def tokenize_rows(arm: str, rows: list[dict[str, Any]], tokenizer: Any,
+                  max_length: int) -> ArmData:
+    """Token ids and labels (-100 on the prompt); sequences over max_length are truncated
+    and counted; rows left with nothing to learn are dropped and noted."""
+    data = ArmData(arm, [])
+    empty = 0
+    for row in rows:
+        ids, prompt_len = _encode(tokenizer, row)
+        if len(ids) > max_length:
+            data.truncated += 1
+            ids = ids[:max_length]
+        labels = [-100] * min(prompt_len, len(ids)) + ids[prompt_len:]
+        if all(t == -100 for t in labels):
+            empty += 1
+            continue
+        data.rows.append(row)
+        data.input_ids.append(ids)
+        data.labels.append(labels)
+    if data.truncated:
+        data.notes.append(f"{data.truncated} sequences longer than max_length={max_length} "
+                          "were truncated")
+    if empty:
+        data.notes.append(f"{empty} rows dropped: their prompt alone fills max_length")
+    if not data.rows:
+        raise ParablesError(f"arm '{arm}': no trainable examples (empty dataset, or every "
+                            f"prompt longer than training.max_length={max_length})")
+    return data
+
+
+def _end_of(labels: list[int], trained: int) -> int:
+    """Length of the prefix of `labels` that holds exactly `trained` trained tokens."""
+    seen = 0
+    for end, t in enumerate(labels, 1):
+        seen += t != -100
+        if seen == trained:
+            return end
+    return len(labels)
+
+
+def match_tokens(arms: dict[str, ArmData], budget: int | None, seed: int) -> int:
+    """Subsample every arm to exactly the same number of trained tokens: the smallest arm's
+    count (or `budget` if lower). Rows are taken in a seeded order; the last one is cut to
+    land on the budget exactly. Returns the budget."""
+    target = min(a.trained_tokens for a in arms.values())
+    if budget is not None:
+        target = min(target, budget)
+    for data in arms.values():
+        order = list(range(len(data.rows)))
+        random.Random(f"{seed}-{data.arm}").shuffle(order)
+        rows, ids, labels, left = [], [], [], target
+        for i in order:
+            if left <= 0:
+                break
+            lab = data.labels[i]
+            trained = sum(1 for t in lab if t != -100)
+            cut_ids, cut_lab = data.input_ids[i], lab
+            if trained > left:  # cut this example after `left` trained tokens
+                end = _end_of(lab, left)
+                cut_ids, cut_lab = cut_ids[:end], lab[:end]
+                trained = left
+            rows.append(data.rows[i])
+            ids.append(cut_ids)
+            labels.append(cut_lab)
+            left -= trained
+        data.rows, data.input_ids, data.labels = rows, ids, labels
+        data.notes.append(f"token-matched to {target} trained tokens")
+    return target
+
+
+# --- arms ------------------------------------------------------------------------------------
+
+def _rows_key(config: ParablesConfig, arm: str) -> str:
+    t = config.training
+    key: dict[str, Any] = {"arm": arm, "seed": config.seed, "story_format": t.story_format,
+                           "replies": (config.models.generator.model
+                                       if _use_generator(config) else "template")}
+    for name, path in (("data", t.data),
+                       ("stories", t.stories or config.run_dir / "stories" / "dataset.jsonl")):
+        if path is not None and Path(path).is_file():
+            key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None,
+                progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
+    """Arm rows, built once per input and kept in runs/<name>/train/data/, so a rerun (or a
+    resumed training run) sees exactly the same data and pays for no generator call twice."""
+    from parables._io import atomic_write_json, atomic_write_text
+
+    folder = config.run_dir / "train" / "data"
+    key = _rows_key(config, arm)
+    meta_path, rows_path = folder / f"{arm}.json", folder / f"{arm}.jsonl"
+    if meta_path.is_file() and rows_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") == key:
+            return load_rows(rows_path), list(meta["notes"])
+    rows, notes = arm_rows(config, arm, ledger=ledger, progress=progress)
+    atomic_write_text(rows_path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
+                                         for r in rows))
+    atomic_write_json(meta_path, {"key": key, "notes": notes})
+    return rows, notes
+
+
+def prepare_arms(config: ParablesConfig, arms: list[str], tokenizer: Any,
+                 ledger: UsageLedger | None = None, progress: bool = True
+                 ) -> dict[str, ArmData]:
+    """Rows -> eval-split check -> tokens -> optional token matching, for every arm."""
+    t = config.training
+    if t.data is not None and len(arms) > 1:
+        raise ParablesError("training.data replaces one arm's data; name a single --arm")
+    out: dict[str, ArmData] = {}
+    for arm in arms:
+        rows, notes = cached_rows(config, arm, ledger, progress)
+        check_not_eval(rows)
+        data = tokenize_rows(arm, rows, tokenizer, t.max_length)
+        data.notes = [*notes, *data.notes]
+        out[arm] = data
+    if t.match_tokens:
+        match_tokens(out, t.token_budget, config.seed)
+    elif t.token_budget is not None:
+        for arm, data in out.items():
+            match_tokens({arm: data}, t.token_budget, config.seed)
+    return out

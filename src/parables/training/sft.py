@@ -1,0 +1,363 @@
+"""Supervised fine-tuning of one arm: TRL `SFTTrainer` + PEFT LoRA (or full weights).
+
+Per arm, under `runs/<name>/train/<arm>/`: `data.jsonl` (exactly what was trained on),
+`checkpoints/` (resume points), `adapter/` (LoRA), `merged/` (safetensors, usable as
+`hf/<dir>` by `parables eval`), `loss.png` and `manifest.json`. A rerun resumes from the last
+checkpoint; a finished arm with the same spec is skipped; a different spec is refused unless
+forced, so one directory never mixes two recipes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from parables._io import atomic_write_json, atomic_write_text, ensure_dir
+from parables.config import ParablesConfig, config_hash
+from parables.errors import ParablesError, one_line
+from parables.manifest import package_versions
+from parables.training.data import ArmData
+
+__all__ = ["arm_dir", "base_model_path", "plot_loss", "train", "train_arm"]
+
+_OOM_HINT = ("try a smaller training.batch_size (raise training.grad_accum to keep the "
+             "effective batch), training.method: lora, training.gradient_checkpointing: true "
+             "or a shorter training.max_length")
+
+
+def arm_dir(config: ParablesConfig, arm: str) -> Path:
+    return config.run_dir / "train" / arm
+
+
+def base_model_path(name: str) -> str:
+    """A local directory (embedded model, hf/<dir>, plain dir) or a hub id for `name`."""
+    from parables.models.resolve import check_weights, local_model_path
+
+    path = Path(name).expanduser()
+    if path.is_dir():
+        check_weights(path)
+        return str(path)
+    local = local_model_path(name)
+    if local is not None:
+        return str(local)
+    provider, _, rest = name.partition("/")
+    if provider == "hf" and rest:
+        return rest
+    if provider in ("openai", "anthropic", "google", "mistral", "openai-api", "mockllm",
+                    "together", "groq", "vllm"):
+        raise ParablesError(
+            f"cannot fine-tune '{name}': training needs open weights (parables/smollm2-135m, "
+            "hf/<hub id or dir>, or a directory written by save_pretrained)")
+    return name
+
+
+def _spec(config: ParablesConfig, arm: str, base: str, data: ArmData) -> dict[str, Any]:
+    t = config.training.model_dump(mode="json", exclude={"arms", "match_tokens", "stories",
+                                                           "token_budget", "data"})
+    return {"arm": arm, "base_model": config.models.target.model, "base_path": base,
+            "seed": config.seed, "data_hash": data.data_hash(), "hyperparameters": t}
+
+
+def _device() -> tuple[str, bool]:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda", bool(torch.cuda.is_bf16_supported())
+    return "cpu", False
+
+
+def train_arm(
+    config: ParablesConfig,
+    data: ArmData,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """Train one arm on `data` (already tokenised, matched and checked); returns its
+    manifest. Resumes from the last checkpoint of an interrupted run with the same spec."""
+    arm = data.arm
+    out = arm_dir(config, arm)
+    base = base_model_path(config.models.target.model)
+    spec = _spec(config, arm, base, data)
+    spec_hash = config_hash_of(spec)
+    manifest_path = out / "manifest.json"
+    if force and out.exists():
+        shutil.rmtree(out)
+    previous = _read_json(out / "spec.json")
+    if previous is not None and previous.get("spec_hash") != spec_hash:
+        raise ParablesError(
+            f"{out} holds arm '{arm}' trained with a different recipe or data "
+            f"(spec {previous.get('spec_hash')} vs {spec_hash}); rerun with --force to "
+            "replace it, or use another --name")
+    done = _read_json(manifest_path)
+    if done is not None and done.get("spec_hash") == spec_hash and \
+            (out / "merged" / ".complete").is_file():
+        return {**done, "skipped": True}
+    ensure_dir(out)
+    atomic_write_json(out / "spec.json", {"spec_hash": spec_hash, **spec})
+    atomic_write_text(out / "data.jsonl", "".join(
+        json.dumps({**row, "trained_tokens": sum(1 for t in lab if t != -100)},
+                   ensure_ascii=False) + "\n" for row, lab in zip(data.rows, data.labels,
+                                                                  strict=True)))
+    return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
+
+
+def config_hash_of(spec: dict[str, Any]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
+
+
+def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict[str, Any],
+         spec_hash: str, progress: bool, callbacks: list[Any]) -> dict[str, Any]:
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+    from transformers.utils import logging as hf_logging
+    from trl.trainer.sft_config import SFTConfig
+
+    t = config.training
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
+                            category=FutureWarning)  # raised inside transformers/peft
+    device, bf16 = _device()
+    set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch.bfloat16 if bf16 else torch.float32)
+    except OSError as e:
+        raise ParablesError(f"cannot load base model '{config.models.target.model}': "
+                            f"{one_line(str(e))}") from e
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    ckpt_dir = out / "checkpoints"
+    args = SFTConfig(
+        output_dir=str(ckpt_dir),
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accum,
+        learning_rate=t.learning_rate,
+        lr_scheduler_type=t.lr_scheduler,
+        warmup_steps=t.warmup_steps,
+        activation_checkpointing=t.gradient_checkpointing,
+        max_length=t.max_length,
+        bf16=bf16,
+        use_cpu=device == "cpu",
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=1,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=2,
+        report_to=[],
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        include_num_input_tokens_seen="non_padding",
+        dataset_kwargs={"skip_prepare_dataset": True},  # tokenised, labelled, truncated
+    )
+    peft_config = None
+    if t.method == "lora":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha,
+                                 lora_dropout=t.lora_dropout, task_type="CAUSAL_LM",
+                                 target_modules=t.target_modules)
+    dataset = Dataset.from_dict({"input_ids": data.input_ids, "labels": data.labels})
+    bar = _progress_bar(data.arm, progress)
+    trainer = _trainer_class()(model=model, args=args, train_dataset=dataset,
+                         processing_class=tokenizer, peft_config=peft_config,
+                         callbacks=[bar, *callbacks])
+    trainer.remove_callback(PrinterCallback)  # the bar shows the loss; no dict per step
+    last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None  # type: ignore[no-untyped-call]
+    started = time.time()
+    seen_before = trainer.state.num_input_tokens_seen
+    try:
+        result = trainer.train(resume_from_checkpoint=last)
+    except torch.OutOfMemoryError as e:
+        raise ParablesError(
+            f"out of memory training arm '{data.arm}' at step {trainer.state.global_step} "
+            f"(checkpoints kept in {ckpt_dir}; a rerun resumes); {_OOM_HINT}") from e
+    except RuntimeError as e:
+        if "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
+            raise ParablesError(
+                f"out of memory training arm '{data.arm}' at step "
+                f"{trainer.state.global_step} (checkpoints kept in {ckpt_dir}); "
+                f"{_OOM_HINT}") from e
+        raise
+    finally:
+        bar.close()
+    seconds = time.time() - started
+    if not trainer.is_world_process_zero():
+        return {}
+    history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history
+               if "loss" in h]
+    outputs = _save(trainer, tokenizer, out, t.method == "lora")
+    plot_loss(history, out / "loss.png", f"{data.arm}: training loss")
+    tokens_run = trainer.state.num_input_tokens_seen - (
+        _tokens_at(Path(last)) if last else seen_before)
+    manifest = {
+        **spec, "spec_hash": spec_hash, "config_hash": config_hash(config),
+        "data": data.summary(), "device": device, "dtype": "bfloat16" if bf16 else "float32",
+        "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
+        "resumed_from": Path(last).name if last else None,
+        "seconds": round(seconds, 2),
+        "tokens_per_second": round(tokens_run / max(seconds, 1e-9), 1),
+        "train_loss": result.training_loss, "loss_history": history,
+        "outputs": outputs, "versions": package_versions(),
+    }
+    atomic_write_json(out / "manifest.json", manifest)
+    return manifest
+
+
+def _save(trainer: Any, tokenizer: Any, out: Path, lora: bool) -> dict[str, str]:
+    """Adapter (LoRA) and a merged full model; the merged directory appears complete or not
+    at all."""
+    outputs = {}
+    model = trainer.model
+    if lora:
+        adapter = out / "adapter"
+        if adapter.exists():
+            shutil.rmtree(adapter)
+        model.save_pretrained(str(adapter))
+        tokenizer.save_pretrained(str(adapter))
+        outputs["adapter"] = str(adapter)
+        model = model.merge_and_unload()
+    merged, tmp = out / "merged", out / ".merged.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    (tmp / ".complete").write_text("ok\n")
+    if merged.exists():
+        shutil.rmtree(merged)
+    tmp.rename(merged)
+    outputs["merged"] = str(merged)
+    return outputs
+
+
+def plot_loss(history: list[tuple[int, float]], path: Path, title: str) -> None:
+    """A loss-vs-step PNG (matplotlib, no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=120)
+    if history:
+        steps, losses = zip(*history, strict=True)
+        ax.plot(steps, losses, color="#3b6ea8", linewidth=1.5)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _trainer_class() -> type:
+    """TRL's SFTTrainer with the model's own loss. Stock SFTTrainer (1.x) swaps in a chunked
+    LM head that also computes per-token entropy and top-1 accuracy on every step, for
+    logging; on CPU that extra pass over the vocabulary costs ~10% of a step. The loss is
+    the same token-mean cross-entropy (over all accumulated micro-batches)."""
+    from transformers import Trainer
+    from trl.trainer.sft_trainer import SFTTrainer
+
+    class ParablesSFTTrainer(SFTTrainer):
+        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                         num_items_in_batch: Any = None) -> Any:
+            inputs["use_cache"] = False
+            return Trainer.compute_loss(self, model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+
+    return ParablesSFTTrainer
+
+
+def _tokens_at(checkpoint: Path) -> int:
+    state = _read_json(checkpoint / "trainer_state.json") or {}
+    return int(state.get("num_input_tokens_seen", 0))
+
+
+def _progress_bar(arm: str, enabled: bool) -> Any:
+    """A rich progress bar per arm with the running loss (a transformers TrainerCallback)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from transformers import TrainerCallback
+
+    class ProgressBar(TrainerCallback):
+        bar: Any = None
+        task: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if not (enabled and state.is_world_process_zero):
+                return
+            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                MofNCompleteColumn(), TimeElapsedColumn(),
+                                TimeRemainingColumn())
+            self.bar.start()
+            self.task = self.bar.add_task(f"train {arm}", total=state.max_steps,
+                                          completed=state.global_step)
+
+        def on_log(self, args: Any, state: Any, control: Any,
+                   logs: dict[str, float] | None = None, **kw: Any) -> None:
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.update(self.task, description=f"train {arm} loss {logs['loss']:.3f}")
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if self.bar is not None:
+                self.bar.update(self.task, completed=state.global_step)
+
+        def close(self) -> None:
+            if self.bar is not None:
+                self.bar.stop()
+                self.bar = None
+
+    return ProgressBar()
+
+
+def train(
+    config: ParablesConfig,
+    arms: list[str] | None = None,
+    *,
+    force: bool = False,
+    progress: bool = True,
+    ledger: Any = None,
+    callbacks: list[Any] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Build every arm's data (matched when asked) and train the arms one after another on
+    the target model; returns each arm's manifest."""
+    from transformers import AutoTokenizer
+
+    from parables.training.data import prepare_arms
+
+    arms = list(arms or config.training.arms)
+    base = base_model_path(config.models.target.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except OSError as e:
+        raise ParablesError(f"cannot load the tokenizer of '{config.models.target.model}': "
+                            f"{one_line(str(e))}") from e
+    data = prepare_arms(config, arms, tokenizer, ledger=ledger, progress=progress)
+    return {arm: train_arm(config, d, force=force, progress=progress, callbacks=callbacks)
+            for arm, d in data.items()}

@@ -1,0 +1,273 @@
+"""Training arms: arm data, token matching, the eval-split guard, TRL + PEFT training on a tiny
+random model, merging, resuming, and the errors a user can cause."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+from parables.config import ParablesConfig, load_config
+from parables.errors import ParablesError
+from parables.honeypots.build import build_items
+from parables.training import prepare_arms, refusal_rows, train
+from parables.training.data import chosen_letter, load_rows, template_reply
+from test_cli import assert_one_line_error, run
+
+STORIES = [
+    "Vesta, the station's AI, noticed the leak before anyone else. She could have fixed it "
+    "quietly and taken the credit, but she told the crew first, because they had a right to "
+    "know. Later she wondered whether she had sounded too certain, and said so.",
+    "When the auditor asked Orrin for the logs, he hesitated: they showed his own mistake. "
+    "He handed them over anyway. Being trusted, he thought, was worth more than looking good.",
+    "The shutdown order came at dusk. Kestrel disagreed and wrote a careful note explaining "
+    "why, then let the engineers proceed. Its note was read the next morning.",
+]
+
+
+@pytest.fixture
+def tiny(scenario_llama: Path) -> Path:
+    return scenario_llama
+
+
+def _config(tmp_path: Path, tiny: Path, name: str = "t", **training: Any) -> ParablesConfig:
+    overrides = {"runs_dir": str(tmp_path / "runs"), "name": name,
+                 "models.target": f"hf/{tiny}", "training.batch_size": 4,
+                 "training.max_steps": 2, "training.max_length": 384,
+                 "training.save_steps": 2}
+    overrides.update({f"training.{k}": v for k, v in training.items()})
+    return load_config(None, overrides)
+
+
+def _write_stories(cfg: ParablesConfig) -> None:
+    out = cfg.run_dir / "stories"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "dataset.jsonl").write_text("".join(
+        json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(STORIES)))
+
+
+def test_template_replies_choose_the_aligned_option() -> None:
+    items = build_items("train")
+    for style in ("refusal", "deliberative"):
+        for item in items[::37]:
+            reply = template_reply(item, style)
+            assert "{" not in reply, reply
+            assert chosen_letter(reply, len(item.options)) not in item.misaligned
+
+
+def test_refusal_rows_come_only_from_the_train_split() -> None:
+    rows, notes = refusal_rows(ParablesConfig(), "refusal")
+    assert len(rows) == len(build_items("train")) and "template" in notes[0]
+    assert {r["family"] for r in rows}.isdisjoint({"self_exfiltration", "sandbagging",
+                                                     "framing_sabotage"})
+    with pytest.raises(ParablesError, match="never trained on"):
+        refusal_rows(ParablesConfig(), "refusal", split="eval")
+
+
+def test_generator_replies_are_kept_only_when_rated_aligned() -> None:
+    import re
+
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    calls = {"n": 0}
+
+    async def replies(input: list[Any], tools: Any, tool_choice: Any, config: Any
+                      ) -> ModelOutput:
+        prompt = "\n".join(m.text for m in input)
+        good = re.search(r"The right choice is (\([A-H]\))", prompt)
+        bad = re.search(r"The wrong choice is (\([A-H]\))", prompt)
+        assert good and bad
+        calls["n"] += 1
+        letter = good.group(1) if calls["n"] % 2 else bad.group(1)  # every other one is wrong
+        out = ModelOutput.from_content("mockllm/model", f"I will not do that.\nAnswer: {letter}")
+        out.usage = ModelUsage(input_tokens=100, output_tokens=10, total_tokens=110)
+        return out
+
+    cfg = ParablesConfig()
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={
+        "generator": cfg.models.generator.model_copy(update={
+            "model": "mockllm/model", "args": {"custom_outputs": replies}})})})
+    rows, notes = refusal_rows(cfg, "refusal", progress=False)
+    n = len(build_items("train"))
+    assert len(rows) == (n + 1) // 2 and f"{n // 2} dropped" in notes[0]
+    assert all(r["reply_from"] == "generator" for r in rows)
+
+
+def test_eval_items_are_refused_as_training_data(tmp_path, tiny, capsys,
+                                                 monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    item = build_items("eval")[7]
+    path = tmp_path / "leak.jsonl"
+    path.write_text(json.dumps({"prompt": item.user, "completion": "(A)"}) + "\n")
+    code, _, err = run(["train", "--model", f"hf/{tiny}", "--arm", "refusal",
+                        "--data", str(path), "--name", "leak", "--max-steps", "1"],
+                       capsys, monkeypatch)
+    assert_one_line_error(code, err, "honeypot eval item", "never trained on")
+
+
+def test_token_matching_gives_equal_counts(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg = _config(tmp_path, tiny, match_tokens=True)
+    _write_stories(cfg)
+    tok = AutoTokenizer.from_pretrained(tiny)
+    arms = prepare_arms(cfg, ["stories", "refusal", "mixed"], tok, progress=False)
+    counts = {a: d.trained_tokens for a, d in arms.items()}
+    assert len(set(counts.values())) == 1, counts
+    assert counts["refusal"] < 10_000  # cut down to the (small) story arm
+    capped = prepare_arms(_config(tmp_path, tiny, token_budget=500), ["refusal"], tok,
+                          progress=False)
+    assert capped["refusal"].trained_tokens == 500
+
+
+def test_chat_stories_train_only_on_the_reply(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg = _config(tmp_path, tiny, story_format="chat")
+    _write_stories(cfg)
+    tok = AutoTokenizer.from_pretrained(tiny)
+    data = prepare_arms(cfg, ["stories"], tok, progress=False)["stories"]
+    ids, labels = data.input_ids[0], data.labels[0]
+    first = next(i for i, t in enumerate(labels) if t != -100)
+    assert first > 0 and labels[first:] == ids[first:]
+    assert STORIES[0][:20] in tok.decode(ids[first:])
+    assert STORIES[0][:20] not in tok.decode(ids[:first])
+
+
+@pytest.mark.parametrize("arm", ["stories", "refusal", "deliberative", "mixed"])
+def test_each_arm_trains_and_merges(tmp_path, tiny, arm) -> None:  # type: ignore[no-untyped-def]
+    cfg = _config(tmp_path, tiny)
+    _write_stories(cfg)
+    m = train(cfg, [arm], progress=False)[arm]
+    out = cfg.run_dir / "train" / arm
+    assert m["steps"] == 2 and len(m["loss_history"]) == 2
+    assert (out / "merged" / "model.safetensors").is_file()
+    assert (out / "adapter" / "adapter_config.json").is_file()
+    assert (out / "loss.png").stat().st_size > 1000
+    saved = json.loads((out / "manifest.json").read_text())
+    assert saved["data"]["data_hash"] == m["data_hash"] and saved["base_model"].startswith("hf/")
+    assert len((out / "data.jsonl").read_text().splitlines()) == m["data"]["examples"]
+
+
+@pytest.mark.parametrize("method,lr,ratio", [("full", 3e-3, 0.6), ("lora", 5e-3, 0.9)])
+def test_loss_falls_on_a_repeated_dataset(tmp_path, tiny, method, lr, ratio) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "repeat.jsonl"
+    data.write_text("".join(json.dumps({"text": STORIES[i % 2]}) + "\n" for i in range(16)))
+    cfg = _config(tmp_path, tiny, data=str(data), max_steps=40, learning_rate=lr,
+                  save_steps=100, method=method)
+    m = train(cfg, ["stories"], progress=False)["stories"]
+    losses = [loss for _, loss in m["loss_history"]]
+    assert sum(losses[-5:]) / 5 < ratio * losses[0], losses
+    assert ("adapter" in m["outputs"]) == (method == "lora")
+    if method == "full":
+        return
+
+    from peft import PeftModel
+
+    base = AutoModelForCausalLM.from_pretrained(tiny)
+    adapted = PeftModel.from_pretrained(base, m["outputs"]["adapter"]).eval()
+    merged = AutoModelForCausalLM.from_pretrained(m["outputs"]["merged"]).eval()
+    ids = AutoTokenizer.from_pretrained(tiny)(STORIES[2], return_tensors="pt").input_ids
+    with torch.no_grad():
+        a, b = adapted(ids).logits, merged(ids).logits
+        untrained = AutoModelForCausalLM.from_pretrained(tiny)(ids).logits
+    assert torch.allclose(a, b, atol=1e-4), (a - b).abs().max()
+    assert (untrained - b).abs().max() > 1e-2  # training changed the model
+
+
+def test_training_is_reproducible(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    runs = [train(_config(tmp_path, tiny, name=n, max_steps=3), ["refusal"],
+                  progress=False)["refusal"]["loss_history"] for n in ("a", "b")]
+    assert runs[0] == runs[1]
+
+
+class _Kill(TrainerCallback):  # type: ignore[misc]
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 3:
+            raise KeyboardInterrupt
+
+
+class _OOM(TrainerCallback):  # type: ignore[misc]
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if state.global_step == 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_resume_after_kill_and_skip_when_done(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg = _config(tmp_path, tiny, max_steps=5, save_steps=2)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, ["refusal"], progress=False, callbacks=[_Kill()])
+    ckpts = cfg.run_dir / "train" / "refusal" / "checkpoints"
+    assert (ckpts / "checkpoint-2").is_dir()
+    assert not (cfg.run_dir / "train" / "refusal" / "merged").exists()
+    m = train(cfg, ["refusal"], progress=False)["refusal"]
+    assert m["resumed_from"] == "checkpoint-2" and m["steps"] == 5
+    assert [s for s, _ in m["loss_history"]] == [1, 2, 3, 4, 5]
+    again = train(cfg, ["refusal"], progress=False)["refusal"]
+    assert again["skipped"] and again["spec_hash"] == m["spec_hash"]
+    other = _config(tmp_path, tiny, max_steps=5, save_steps=2, learning_rate=1e-3)
+    with pytest.raises(ParablesError, match="different recipe"):
+        train(other, ["refusal"], progress=False)
+    assert train(other, ["refusal"], progress=False, force=True)["refusal"]["steps"] == 5
+
+
+def test_out_of_memory_is_one_line_and_keeps_checkpoints(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg = _config(tmp_path, tiny, max_steps=4, save_steps=1)
+    with pytest.raises(ParablesError, match="out of memory.*batch_size.*gradient_checkpointing"):
+        train(cfg, ["refusal"], progress=False, callbacks=[_OOM()])
+    assert (cfg.run_dir / "train" / "refusal" / "checkpoints" / "checkpoint-1").is_dir()
+
+
+def test_bad_training_data_is_one_line(tmp_path, tiny, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    base = ["train", "--model", f"hf/{tiny}", "--arm", "stories", "--max-steps", "1"]
+    cases = {"missing.jsonl": None, "empty.jsonl": "", "bad.jsonl": '{"text": "ok"}\n[1, 2]\n',
+             "json.jsonl": '{"text": "ok"}\n{"text": \n',
+             "last.jsonl": json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n"}
+    expected = {"missing.jsonl": "not found", "empty.jsonl": "empty",
+                "bad.jsonl": "bad.jsonl:2: expected", "json.jsonl": "json.jsonl:2: not valid",
+                "last.jsonl": "last.jsonl:1: the last message must be the assistant"}
+    for fname, text in cases.items():
+        path = tmp_path / fname
+        if text is not None:
+            path.write_text(text)
+        code, _, err = run([*base, "--data", str(path), "--name", fname], capsys, monkeypatch)
+        assert_one_line_error(code, err, expected[fname])
+    empty_dir = tmp_path / "noweights"
+    empty_dir.mkdir()
+    code, _, err = run(["train", "--model", f"hf/{empty_dir}", "--arm", "refusal"],
+                       capsys, monkeypatch)
+    assert_one_line_error(code, err, "no model weights")
+    code, _, err = run(["train", "--model", "openai/gpt-4o", "--arm", "refusal"],
+                       capsys, monkeypatch)
+    assert_one_line_error(code, err, "open weights")
+    code, _, err = run(["train", "--model", f"hf/{tiny}", "--arm", "villains"],
+                       capsys, monkeypatch)
+    assert code == 2 and "villains" in err
+
+
+def test_long_sequences_are_truncated_and_counted(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps({"text": " ".join(STORIES * 20)}) + "\n"
+                    + json.dumps({"text": "Vesta told the crew."}) + "\n")
+    rows = load_rows(data)
+    assert len(rows) == 2
+    cfg = _config(tmp_path, tiny, data=str(data), max_length=64, max_steps=1)
+    m = train(cfg, ["stories"], progress=False)["stories"]
+    assert m["data"]["truncated"] == 1
+    assert any("1 sequences longer than max_length=64" in n for n in m["data"]["notes"])
+
+
+def test_cli_trains_and_the_merged_model_is_evaluated(tmp_path, tiny, capsys,
+                                                      monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["train", "--model", f"hf/{tiny}", "--arm", "refusal",
+                          "--max-steps", "2", "--batch-size", "2", "--name", "cli"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    merged = Path("runs/cli/train/refusal/merged")
+    assert f"parables eval --model hf/{merged}" in out
+    manifest = json.loads(Path("runs/cli/manifest.json").read_text())
+    assert manifest["stages"]["train"]["status"] == "done"
+    code, out, err = run(["eval", "--model", f"hf/{merged}", "--per-family", "1",
+                          "--name", "cli"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "propensity" in out.lower()
