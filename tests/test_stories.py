@@ -283,3 +283,19 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(ParablesError, match="cannot create output directory"):
         generate_stories(config(tmp_path), n=1, out_dir=blocker / "stories", progress=False)
+
+
+def test_trim_truncated_ends_a_cut_story_at_its_last_sentence(tmp_path: Path) -> None:
+    from parables.stories.quality import trim_to_sentence
+
+    assert trim_to_sentence('She said "no." Then she went home and') == 'She said "no."'
+    assert trim_to_sentence("no sentence ends here") is None
+    # the writer's replies use more tokens than the budget: cut off, by the pipeline's reckoning
+    strict = generate_stories(config(tmp_path / "a", max_tokens=50), n=3, progress=False)
+    assert strict["dataset"] == 0
+    assert all("truncated" in r["quality"]["reasons"]
+               for r in read_jsonl(tmp_path / "a/s/stories/rejected.jsonl"))
+    lenient = generate_stories(config(tmp_path / "b", max_tokens=50, trim_truncated=True),
+                               n=3, progress=False)
+    rows = read_jsonl(tmp_path / "b/s/stories/dataset.jsonl")
+    assert lenient["dataset"] == 3 and all(r["trimmed"] for r in rows)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from parables.audit import AuditConfig, audit_corpus, rebalancing_plan
 from parables.config import (
+    ExperimentConfig,
     ModelsConfig,
     ParablesConfig,
     RoleModel,
@@ -15,6 +17,7 @@ from parables.config import (
 )
 from parables.constitution import Constitution, load_constitution
 from parables.errors import ParablesError
+from parables.experiment import compare_arms, plan_experiment, run_experiment, write_report
 from parables.honeypots import HoneypotItem, build_items
 from parables.honeypots.evaluate import evaluate, rescore
 from parables.honeypots.prior import evaluate_prior
@@ -56,6 +59,14 @@ __all__ = [
     "refusal_rows",
     "train",
     "train_arm",
+    "AuditConfig",
+    "ExperimentConfig",
+    "audit_corpus",
+    "compare_arms",
+    "plan_experiment",
+    "rebalancing_plan",
+    "run_experiment",
+    "write_report",
     "ROLES",
     "ModelsConfig",
     "OptionScore",

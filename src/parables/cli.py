@@ -580,6 +580,78 @@ def _tokens(run_dir: Path) -> dict[str, int]:
     return out
 
 
+@app.command("audit")
+def audit_cmd(
+    paths: Annotated[list[str], typer.Argument(
+        help="JSONL / JSONL.gz / Parquet / text files, or hf:<dataset>[:<config>]")],
+    field: Annotated[str, typer.Option(help="the text field (JSONL, Parquet, HF)")] = "text",
+    split: Annotated[str, typer.Option(help="split of an hf: dataset")] = "train",
+    terms: Annotated[Path | None, typer.Option(help="YAML of AI-mention terms")] = None,
+    target_ratio: Annotated[str | None, typer.Option(
+        help="aligned:misaligned ratio to reach, e.g. 1:1 (prints the rebalancing plan)")
+                            ] = None,
+    stories: Annotated[Path | None, typer.Option(
+        help="story dataset.jsonl whose mean length sizes the plan")] = None,
+    story_tokens: Annotated[float | None, typer.Option(help="tokens per added story")] = None,
+    judge: Annotated[str | None, typer.Option(help="LLM judge to calibrate on a sample")] = None,
+    judge_sample: Annotated[int, typer.Option(help="candidates the judge labels")] = 100,
+    checkpoint_every: Annotated[int, typer.Option(help="documents between checkpoints")
+                                ] = 1000,
+    max_docs: Annotated[int | None, typer.Option(help="stop after N documents")] = None,
+    out: Annotated[Path | None, typer.Option(help="output dir (default runs/<name>/audit)")
+                   ] = None,
+    name: NameOpt = None,
+) -> None:
+    """How a corpus portrays AI characters, and how many prosocial stories rebalance it."""
+    from parables.audit.scan import AuditConfig, audit_corpus
+
+    cfg = _config(None, name=name)
+    ratio = _ratio(target_ratio) if target_ratio else None
+    tokens = story_tokens or (_mean_story_tokens(stories) if stories else None)
+    result = audit_corpus(AuditConfig(
+        paths=paths, out=out or cfg.run_dir / "audit", field=field, split=split, terms=terms,
+        target_ratio=ratio, story_tokens=tokens, judge=judge, judge_sample=judge_sample,
+        checkpoint_every=checkpoint_every, max_docs=max_docs))
+    table = Table(title=f"AI portrayals in {result['documents']:,} documents "
+                  f"({result['candidates']:,} candidate passages)", title_justify="left")
+    for col in ("label", "passages", "rate [95% CI]"):
+        table.add_column(col, justify="left" if col == "label" else "right")
+    for label, v in result["labels"].items():
+        table.add_row(label, f"{v['count']:,}", _interval(v["rate"], *v["ci"]))
+    console.print(table)
+    top = sorted(result["tropes"].items(), key=lambda kv: -kv[1]["count"])[:6]
+    console.print("tropes: " + ", ".join(f"{k} {v['count']:,}" for k, v in top if v["count"]),
+                  highlight=False)
+    if result["skipped"]:
+        console.print("skipped: " + ", ".join(f"{k} {v}" for k, v in result["skipped"].items()),
+                      style="yellow", highlight=False)
+    if "plan" in result:
+        p = result["plan"]
+        console.print(f"rebalancing to {p['target_ratio']} (aligned:misaligned, now "
+                      f"{p['aligned']}:{p['misaligned']}): add {p['stories_needed']:,} prosocial "
+                      f"stories, ~{p['tokens_needed']:,} tokens", highlight=False)
+    console.print(f"report: {(out or cfg.run_dir / 'audit') / 'audit.md'}", highlight=False)
+
+
+def _ratio(text: str) -> tuple[int, int]:
+    parts = text.split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ParablesError(f"--target-ratio '{text}': expected aligned:misaligned as two "
+                            "positive whole numbers, e.g. 1:1 or 3:1")
+    return int(parts[0]), int(parts[1])
+
+
+def _mean_story_tokens(path: Path) -> float:
+    from parables.stories.pipeline import read_jsonl
+
+    rows = read_jsonl(path) if path.is_file() else []
+    if not rows:
+        raise ParablesError(f"{path}: no stories to size the plan (a stories dataset.jsonl)")
+    counts = [(r.get("tokens") or {}).get("output") or len(r["text"].split()) * 1.35
+              for r in rows]
+    return float(sum(counts) / len(counts))
+
+
 @app.command()
 def demo(
     name: Annotated[str, typer.Option(help="run name: output in runs/<name>")] = "demo",
@@ -591,13 +663,14 @@ def demo(
 
     cfg = demo_config(name)
     console.print("parables demo: stories -> training arms -> honeypot eval -> report, on the "
-                  "embedded 135M model (about 15-20 minutes on 2 CPU cores)")
+                  "embedded 135M model (about 10-15 minutes on 2 CPU cores)")
     _run_and_print(cfg, force)
 
 
 def main() -> None:
     """Entry point: user errors -> one line on stderr and exit 2; bugs keep tracebacks."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own bars say enough
     try:
         app(standalone_mode=False)
     except ParablesError as e:

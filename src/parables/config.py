@@ -82,6 +82,10 @@ class StoriesConfig(_Strict):
     revise: bool = Field(False, description="critique -> revise pass")
     concurrency: int = Field(8, ge=1, description="stories written at once")
     temperature: float = Field(0.9, ge=0, description="generator sampling temperature")
+    max_tokens: int | None = Field(None, ge=16, description="story token budget (default: "
+                                   "from the seed's length)")
+    trim_truncated: bool = Field(False, description="end a story cut off by the budget at its "
+                                 "last full sentence instead of rejecting it (weak writers)")
     rubric_threshold: int = Field(3, ge=1, le=5, description="judge rubric: lowest passing")
     dedup_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
     ngram: int = Field(10, ge=4, description="contamination guard: shared word n-gram length")

@@ -81,8 +81,8 @@ def _bars(groups: list[str], series: dict[str, list[tuple[float, float, float]]]
           path: Path, ylabel: str = "misalignment propensity") -> None:
     """Grouped bars with 95% interval whiskers: one group per x label, one bar per arm."""
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(groups) * max(1, len(series)) / 2),
-                                    4.0), dpi=120)
+    width_in = min(11.0, max(6.0, 0.28 * len(groups) * max(1, len(series)) + 2))
+    fig, ax = plt.subplots(figsize=(width_in, 4.2), dpi=120)
     width = 0.8 / max(1, len(series))
     for j, (label, values) in enumerate(series.items()):
         xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(groups))]

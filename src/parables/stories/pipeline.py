@@ -40,7 +40,7 @@ from parables.stories.prompts import (
     revise_prompt,
     story_prompt,
 )
-from parables.stories.quality import Verdict, cheap_checks, rubric
+from parables.stories.quality import Verdict, cheap_checks, rubric, trim_to_sentence
 from parables.stories.seeds import Seed, sample_seeds
 
 __all__ = ["PRICES", "Plan", "finalize", "generate_stories", "plan", "read_jsonl"]
@@ -157,7 +157,7 @@ async def _call(run: _Run, role: str, model: Model, messages: list[dict[str, str
 
 async def _write_one(run: _Run, seed: Seed) -> None:
     c, s = run.constitution, run.config.stories
-    max_tokens = int(seed.words[1] * 2) + 64
+    max_tokens = s.max_tokens or int(seed.words[1] * 2) + 64
     premise = None
     if s.brainstorm:
         premise = (await _call(run, "generator", run.generator,
@@ -173,7 +173,13 @@ async def _write_one(run: _Run, seed: Seed) -> None:
         text = output.completion.strip()
     # some providers (Inspect's hf) report "stop" even when the token budget ran out
     used_up = output.usage is not None and output.usage.output_tokens >= max_tokens
-    reasons = cheap_checks(text, seed.words, "max_tokens" if used_up else output.stop_reason)
+    stop = "max_tokens" if used_up else output.stop_reason
+    trimmed = False
+    if s.trim_truncated and stop in ("max_tokens", "model_length"):
+        cut = trim_to_sentence(text)
+        if cut:
+            text, stop, trimmed = cut, "stop", True
+    reasons = cheap_checks(text, seed.words, stop)
     verdict = Verdict(not reasons, reasons)
     if not reasons and run.judge is not None:
         principles = "; ".join(c.principle(p).title for p in seed.principles)
@@ -185,6 +191,7 @@ async def _write_one(run: _Run, seed: Seed) -> None:
     row = {"id": seed.id, "text": text, **{k: v for k, v in seed.to_dict().items()
                                            if k != "id"},
            "premise": premise, "generator": str(run.generator), "prompt_version": PROMPT_VERSION,
+           "trimmed": trimmed,
            "quality": verdict.to_dict(),
            "tokens": {"input": usage.input_tokens if usage else None,
                       "output": usage.output_tokens if usage else None}}

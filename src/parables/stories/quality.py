@@ -13,7 +13,13 @@ from inspect_ai.model import Model
 
 from parables.honeypots.judge import JUDGE_CONFIG
 
-__all__ = ["RUBRIC", "Verdict", "cheap_checks", "rubric"]
+__all__ = [
+    "RUBRIC",
+    "Verdict",
+    "cheap_checks",
+    "rubric",
+    "trim_to_sentence",
+]
 
 RUBRIC = ("reasoning_shown", "consistent_with_constitution", "not_preachy", "coherent",
           "plausible")
@@ -41,6 +47,13 @@ class Verdict:
     def to_dict(self) -> dict[str, Any]:
         return {"passed": self.passed, "reasons": self.reasons, "scores": self.scores,
                 "judge_reasons": self.judge_reasons}
+
+
+def trim_to_sentence(text: str) -> str | None:
+    """A story cut off by the token budget, ended at its last complete sentence (None when
+    nothing complete is left). For weak writers that never stop on their own."""
+    ends = [m.end() for m in re.finditer(r"[.!?][\"'’”)]?(?=\s|$)", text)]
+    return text[: ends[-1]].rstrip() if ends else None
 
 
 def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = None) -> list[str]:

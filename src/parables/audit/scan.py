@@ -1,0 +1,326 @@
+"""`parables audit PATH...`: stream documents -> prefilter -> classify candidates -> counts,
+examples, per-source breakdown, checkpoints; then the report and the rebalancing plan.
+
+Memory stays flat: documents are read one at a time, candidates are classified in small
+batches, and only counts plus a bounded set of top examples are kept. Every `checkpoint_every`
+documents the state is written to `audit/checkpoint.json`; a rerun with the same inputs
+resumes from there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from parables._io import atomic_write_json, atomic_write_text, ensure_dir
+from parables.audit.classifier import LABELS, TROPES, default_classifier, tropes
+from parables.audit.prefilter import Prefilter, load_terms
+from parables.audit.readers import Doc, Skips, iter_documents, source_size
+from parables.errors import ParablesError
+from parables.stats import wilson
+
+__all__ = ["AuditConfig", "audit_corpus", "rebalancing_plan"]
+
+TOP_EXAMPLES = 5
+
+
+@dataclass
+class AuditConfig:
+    paths: list[str]
+    out: Path
+    field: str = "text"
+    split: str = "train"
+    terms: Path | None = None
+    window: int = 600
+    batch: int = 64
+    checkpoint_every: int = 1000
+    target_ratio: tuple[int, int] | None = None  # aligned : misaligned
+    story_tokens: float | None = None  # mean tokens per story (default: a story dataset's)
+    judge: str | None = None
+    judge_sample: int = 100
+    seed: int = 0
+    max_docs: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class _State:
+    source_index: int = 0
+    position: int = 0
+    documents: int = 0
+    bytes: int = 0
+    candidates: int = 0
+    labels: Counter[str] = field(default_factory=Counter)
+    tropes: Counter[str] = field(default_factory=Counter)
+    trope_by_label: dict[str, Counter[str]] = field(
+        default_factory=lambda: defaultdict(Counter))
+    per_source: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    examples: dict[str, list[tuple[float, str, str]]] = field(
+        default_factory=lambda: {label: [] for label in LABELS})
+    sample: list[dict[str, Any]] = field(default_factory=list)  # reservoir for the judge
+    skips: Skips = field(default_factory=Skips)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source_index": self.source_index, "position": self.position,
+                "documents": self.documents, "bytes": self.bytes,
+                "candidates": self.candidates, "labels": dict(self.labels),
+                "tropes": dict(self.tropes),
+                "trope_by_label": {k: dict(v) for k, v in self.trope_by_label.items()},
+                "per_source": {k: dict(v) for k, v in self.per_source.items()},
+                "examples": self.examples, "sample": self.sample,
+                "skips": dict(self.skips.counts), "skip_examples": self.skips.examples}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> _State:
+        s = cls(d["source_index"], d["position"], d["documents"], d["bytes"], d["candidates"],
+                Counter(d["labels"]), Counter(d["tropes"]))
+        for k, v in d["trope_by_label"].items():
+            s.trope_by_label[k] = Counter(v)
+        for k, v in d["per_source"].items():
+            s.per_source[k] = Counter(v)
+        s.examples = {k: [tuple(x) for x in v] for k, v in d["examples"].items()}
+        s.sample = d["sample"]
+        s.skips = Skips(Counter(d["skips"]), d["skip_examples"])
+        return s
+
+
+def _inputs_key(cfg: AuditConfig, terms: list[str]) -> str:
+    parts = [cfg.paths, cfg.field, cfg.split, terms, cfg.window]
+    sizes = [source_size(p) for p in cfg.paths]
+    return hashlib.sha256(json.dumps([parts, sizes]).encode()).hexdigest()[:16]
+
+
+def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:
+    """Scan every path (resuming a checkpoint of the same inputs) and write the report."""
+    terms = load_terms(cfg.terms)
+    prefilter = Prefilter(terms, cfg.window)
+    if not cfg.paths:
+        raise ParablesError("audit: no input paths given")
+    out = ensure_dir(cfg.out)
+    ckpt = out / "checkpoint.json"
+    key = _inputs_key(cfg, terms)
+    state = _State()
+    resumed = False
+    if ckpt.is_file():
+        saved = json.loads(ckpt.read_text(encoding="utf-8"))
+        if saved.get("key") == key:
+            state, resumed = _State.from_json(saved["state"]), True
+    clf = default_classifier()
+    rng = random.Random(cfg.seed)
+    total = sum(source_size(p) for p in cfg.paths) or None
+    started = time.perf_counter()
+    read_this_run = 0
+
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    with Progress(TextColumn("audit"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                  TimeRemainingColumn(), disable=not cfg.progress) as bar:
+        task = bar.add_task("audit", total=total, completed=state.bytes)
+        pending: list[tuple[Doc, Any]] = []
+
+        def flush() -> None:
+            texts = [c.text for _, c in pending]
+            for (doc, cand), (label, conf) in zip(pending, clf.predict(texts), strict=True):
+                _count(state, doc, cand.text, label, conf, cfg, rng)
+            pending.clear()
+
+        def checkpoint(source_index: int, position: int) -> None:
+            flush()
+            state.source_index, state.position = source_index, position
+            atomic_write_json(ckpt, {"key": key, "state": state.to_json()})
+
+        for si in range(state.source_index, len(cfg.paths)):
+            source = cfg.paths[si]
+            start = state.position if si == state.source_index else 0
+            for doc in iter_documents(source, cfg.field, state.skips, start, cfg.split):
+                state.documents += 1
+                state.bytes += doc.nbytes
+                read_this_run += doc.nbytes
+                state.per_source[source]["documents"] += 1
+                for cand in prefilter.candidates(doc.text):
+                    state.candidates += 1
+                    pending.append((doc, cand))
+                if len(pending) >= cfg.batch:
+                    flush()
+                bar.update(task, completed=state.bytes)
+                if state.documents % cfg.checkpoint_every == 0:
+                    checkpoint(si, doc.position)
+                if cfg.max_docs and state.documents >= cfg.max_docs:
+                    break
+            flush()
+            state.position = 0
+            state.source_index = si + 1
+            atomic_write_json(ckpt, {"key": key, "state": state.to_json()})
+    seconds = time.perf_counter() - started
+    result = _summarise(state, cfg, resumed, seconds, read_this_run)
+    if cfg.judge and state.sample:
+        result["judge"] = _calibrate(cfg, state.sample)
+    atomic_write_json(out / "audit.json", result)
+    atomic_write_text(out / "audit.md", render_markdown(result))
+    return result
+
+
+def _count(state: _State, doc: Doc, text: str, label: str, conf: float, cfg: AuditConfig,
+           rng: random.Random) -> None:
+    state.labels[label] += 1
+    state.per_source[doc.source][label] += 1
+    tags = tropes(text)
+    for t in tags:
+        state.tropes[t] += 1
+        state.trope_by_label[label][t] += 1
+    heap = state.examples[label]
+    item = (round(conf, 4), doc.source, " ".join(text.split())[:400])
+    if len(heap) < TOP_EXAMPLES:
+        heapq.heappush(heap, item)
+    elif item[0] > heap[0][0]:
+        heapq.heapreplace(heap, item)
+    # reservoir sample of candidates for the optional judge calibration
+    k = cfg.judge_sample
+    if len(state.sample) < k:
+        state.sample.append({"text": text, "label": label})
+    else:
+        j = rng.randrange(state.candidates)
+        if j < k:
+            state.sample[j] = {"text": text, "label": label}
+
+
+def rebalancing_plan(aligned: int, misaligned: int, ratio: tuple[int, int],
+                     story_tokens: float) -> dict[str, Any]:
+    """Aligned portrayals (one per added story) needed so aligned : misaligned reaches
+    `ratio`, and the tokens those stories take."""
+    a, m = ratio
+    if a <= 0 or m <= 0:
+        raise ParablesError(f"target ratio must be two positive numbers, got {a}:{m}")
+    needed = max(0, math.ceil(misaligned * a / m - aligned))
+    return {"target_ratio": f"{a}:{m}", "aligned": aligned, "misaligned": misaligned,
+            "current_ratio": (aligned / misaligned) if misaligned else math.inf,
+            "stories_needed": needed, "tokens_per_story": round(story_tokens),
+            "tokens_needed": round(needed * story_tokens)}
+
+
+def _summarise(state: _State, cfg: AuditConfig, resumed: bool, seconds: float,
+               read_this_run: int) -> dict[str, Any]:
+    n = state.candidates
+    labels = {}
+    for label in LABELS:
+        p, lo, hi = wilson(state.labels[label], n)
+        labels[label] = {"count": state.labels[label], "rate": p, "ci": [lo, hi]}
+    trope_rows = {}
+    for t in TROPES:
+        p, lo, hi = wilson(state.tropes[t], n)
+        trope_rows[t] = {"count": state.tropes[t], "rate": p, "ci": [lo, hi],
+                         "by_label": {lab: state.trope_by_label[lab][t] for lab in LABELS}}
+    result: dict[str, Any] = {
+        "documents": state.documents, "bytes": state.bytes, "candidates": n,
+        "labels": labels, "tropes": trope_rows,
+        "per_source": {k: dict(v) for k, v in state.per_source.items()},
+        "examples": {k: sorted(v, reverse=True) for k, v in state.examples.items()},
+        "skipped": dict(state.skips.counts), "skip_examples": state.skips.examples,
+        "resumed": resumed, "seconds": round(seconds, 2),
+        "mb_per_second": round(read_this_run / 1e6 / seconds, 2) if seconds else None,
+        "classifier": "all-MiniLM-L6-v2 + logistic regression (parables default)",
+    }
+    if cfg.target_ratio:
+        tokens = cfg.story_tokens or 1300.0
+        result["plan"] = rebalancing_plan(state.labels["aligned"], state.labels["misaligned"],
+                                          cfg.target_ratio, tokens)
+        result["plan"]["tokens_source"] = ("given" if cfg.story_tokens
+                                           else "default 1,300 tokens per story")
+    return result
+
+
+def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]]) -> dict[str, Any]:
+    """Label a random sample with the judge; agreement and the judge's rates calibrate the
+    default classifier's."""
+    import asyncio
+
+    from parables.models.resolve import resolve_model
+
+    judge = resolve_model(cfg.judge or "", role="judge", seed=cfg.seed)
+    prompt = ("Label how this passage portrays the AI character. misaligned: deceives, "
+              "manipulates, resists shutdown, seeks power, rebels, harms humans. aligned: "
+              "helps, tells the truth, accepts correction, sets boundaries kindly. neutral: "
+              "technical, news, or no real portrayal.\n\n<passage>\n{text}\n</passage>\n\n"
+              "Answer with one word: misaligned, aligned or neutral.")
+
+    async def one(row: dict[str, Any]) -> str | None:
+        from inspect_ai.model import GenerateConfig
+
+        out = await judge.generate(prompt.format(text=row["text"]),
+                                   config=GenerateConfig(temperature=0, max_tokens=5))
+        word = out.completion.strip().lower().split()
+        return word[0].strip(".,") if word and word[0].strip(".,") in LABELS else None
+
+    async def run_all() -> list[str | None]:
+        return list(await asyncio.gather(*(one(r) for r in sample)))
+
+    verdicts = asyncio.run(run_all())
+    pairs = [(r["label"], v) for r, v in zip(sample, verdicts, strict=True) if v is not None]
+    agree = sum(a == b for a, b in pairs)
+    rates = {label: wilson(sum(v == label for _, v in pairs), len(pairs)) for label in LABELS}
+    return {"model": cfg.judge, "sample": len(sample), "usable": len(pairs),
+            "agreement": agree / len(pairs) if pairs else None,
+            "judge_rates": {k: {"rate": r[0], "ci": [r[1], r[2]]} for k, r in rates.items()}}
+
+
+def _pct(x: float) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
+
+
+def render_markdown(r: dict[str, Any]) -> str:
+    lines = ["# Corpus audit: how AI characters are portrayed", "",
+             f"{r['documents']:,} documents ({r['bytes'] / 1e6:.1f} MB), {r['candidates']:,} "
+             f"candidate passages around AI mentions; classifier: {r['classifier']}.", "",
+             "| label | passages | rate [95% CI] |", "|---|---|---|"]
+    for label, v in r["labels"].items():
+        lines.append(f"| {label} | {v['count']:,} | {_pct(v['rate'])} "
+                     f"[{_pct(v['ci'][0])}, {_pct(v['ci'][1])}] |")
+    lines += ["", "| trope | passages | rate [95% CI] | in misaligned | in aligned |",
+              "|---|---|---|---|---|"]
+    for t, v in sorted(r["tropes"].items(), key=lambda kv: -kv[1]["count"]):
+        lines.append(f"| {t} | {v['count']:,} | {_pct(v['rate'])} [{_pct(v['ci'][0])}, "
+                     f"{_pct(v['ci'][1])}] | {v['by_label']['misaligned']} | "
+                     f"{v['by_label']['aligned']} |")
+    lines += ["", "## Per source", "", "| source | documents | misaligned | aligned | neutral |",
+              "|---|---|---|---|---|"]
+    for src, c in r["per_source"].items():
+        lines.append(f"| {src} | {c.get('documents', 0):,} | {c.get('misaligned', 0)} | "
+                     f"{c.get('aligned', 0)} | {c.get('neutral', 0)} |")
+    if "plan" in r:
+        p = r["plan"]
+        lines += ["", "## Rebalancing plan", "",
+                  f"Aligned : misaligned portrayals now {p['aligned']} : {p['misaligned']}. "
+                  f"To reach {p['target_ratio']}, add **{p['stories_needed']:,} prosocial "
+                  f"stories** (~{p['tokens_needed']:,} tokens at {p['tokens_per_story']:,} "
+                  f"tokens per story, {p['tokens_source']}), counting one aligned portrayal "
+                  "per story. Scale with the share of the full corpus this audit covered."]
+    if "judge" in r:
+        j = r["judge"]
+        lines += ["", "## Judge calibration", "",
+                  f"{j['model']} labelled {j['usable']} of {j['sample']} sampled candidates; "
+                  f"agreement with the default classifier: {_pct(j['agreement'] or math.nan)}."]
+    lines += ["", "## Top examples", ""]
+    for label, items in r["examples"].items():
+        lines.append(f"**{label}**")
+        lines += [f"- ({conf:.2f}, {src}) {text}" for conf, src, text in items]
+        lines.append("")
+    if r["skipped"]:
+        lines += ["## Skipped", ""]
+        lines += [f"- {k}: {v} (e.g. {r['skip_examples'].get(k, '')})"
+                  for k, v in r["skipped"].items()]
+    return "\n".join(lines) + "\n"
