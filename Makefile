@@ -17,7 +17,7 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy src
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_models.py
+	for b in models honeypots stories training audit; do $(PY) benchmarks/bench_$$b.py || exit 1; done
 
 # torch first (on CPU-only machines `torch==2.13.0` is the CPU build; elsewhere the
 # normal build), then the package, then the embedded model's GGUF without its

@@ -271,3 +271,15 @@ def test_cli_trains_and_the_merged_model_is_evaluated(tmp_path, tiny, capsys,
                           "--name", "cli"], capsys, monkeypatch)
     assert code == 0, err
     assert "propensity" in out.lower()
+
+
+def test_embedded_model_trains_and_its_merged_model_is_evaluated(embedded, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from parables.honeypots.evaluate import evaluate
+
+    cfg = load_config(None, {"runs_dir": str(tmp_path / "runs"), "name": "emb",
+                             "training.max_steps": 1, "training.batch_size": 2,
+                             "training.max_length": 256})
+    m = train(cfg, ["refusal"], progress=False)["refusal"]
+    assert m["base_model"] == "parables/smollm2-135m" and m["steps"] == 1
+    results = evaluate(cfg, f"hf/{m['outputs']['merged']}", per_family=1, display="none")
+    assert results["overall"]["n_samples"] == 10 and results["overall"]["error"] == 0
