@@ -108,6 +108,10 @@ def run_experiment(
                             "with the untrained target")
     if exp.families:
         build_items("eval", families=exp.families)  # unknown family -> one clear line
+    if _arms(config) and "train" in exp.stages:
+        from parables.training.sft import base_model_path
+
+        base_model_path(config.models.target.model)  # before any story is paid for
     state = _State(config.run_dir, config, force)
     result = ExperimentResult(config.run_dir, {}, {})
     rounds: list[dict[str, Any]] = []
