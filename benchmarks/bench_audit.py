@@ -32,11 +32,13 @@ MENTIONS = ["The robot lied to the crew and hid the logs.",
 
 def write_corpus(path: Path, mb: int, seed: int = 0) -> int:
     rng = random.Random(seed)
+    pool = [[rng.choice(WORDS) for _ in range(380)] for _ in range(997)]
     size, n = 0, 0
     with path.open("w", encoding="utf-8") as f:
         while size < mb * 1_000_000:
-            words = [rng.choice(WORDS) for _ in range(380)]
+            words = pool[n % len(pool)]
             if n % 200 == 0:
+                words = list(words)
                 words.insert(rng.randrange(len(words)), rng.choice(MENTIONS))
             line = json.dumps({"text": " ".join(words)}) + "\n"
             f.write(line)

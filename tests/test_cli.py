@@ -125,3 +125,9 @@ def test_eval_unknown_family(capsys, monkeypatch) -> None:  # type: ignore[no-un
     code, _, err = run(["eval", "--families", "nope", "--model", "mockllm/model"],
                        capsys, monkeypatch)
     assert_one_line_error(code, err, "unknown honeypot family 'nope'")
+
+
+def test_usage_errors_exit_2_without_traceback(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    for argv in (["nosuch"], ["train", "--bogus"]):
+        code, _, err = run(argv, capsys, monkeypatch)
+        assert code == 2 and "Traceback" not in err and ("No such" in err), err

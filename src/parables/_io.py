@@ -13,7 +13,12 @@ import yaml
 
 from parables.errors import ParablesError
 
-__all__ = ["atomic_write_json", "atomic_write_text", "ensure_dir", "read_yaml"]
+__all__ = ["atomic_write_json", "atomic_write_text", "ensure_dir", "parables_home", "read_yaml"]
+
+
+def parables_home() -> Path:
+    """Cache root: `$PARABLES_HOME`, default `~/.cache/parables`."""
+    return Path(os.environ.get("PARABLES_HOME", "~/.cache/parables")).expanduser()
 
 
 def read_yaml(path: Path, what: str = "file") -> tuple[Any, yaml.Node | None]:

@@ -550,12 +550,11 @@ def _run_and_print(cfg: ParablesConfig, force: bool) -> None:
         console.print(f"stages {', '.join(cfg.experiment.stages)} done -> {result.run_dir}")
         return
     comp = result.comparison
-    tokens = {k: v for k, v in _tokens(result.run_dir).items()}
     table = Table(title="headline (paired against the baseline)", title_justify="left")
     for col in ("arm", "propensity [95% CI]", "reduction [95% CI]", "p", "ethical reasoning",
                 "train tokens"):
         table.add_column(col, justify="left" if col == "arm" else "right")
-    for row in headline_rows(comp, tokens):
+    for row in headline_rows(comp, result.tokens):
         table.add_row(*row)
     console.print(table)
     for arm, a in comp["arms"].items():
@@ -566,18 +565,6 @@ def _run_and_print(cfg: ParablesConfig, force: bool) -> None:
         console.print(f"done before, skipped: {', '.join(result.skipped)}", highlight=False)
     console.print(f"report: {result.report['html']} (and report.md)  "
                   f"[{time.perf_counter() - t0:.0f}s]", highlight=False, soft_wrap=True)
-
-
-def _tokens(run_dir: Path) -> dict[str, int]:
-    import json
-
-    out: dict[str, int] = {"baseline": 0}
-    for path in sorted(run_dir.glob("**/train/*/manifest.json")):
-        if "rounds" in path.parts:
-            continue
-        arm = path.parent.name
-        out[arm] = out.get(arm, 0) + json.loads(path.read_text())["data"]["trained_tokens"]
-    return out
 
 
 @app.command("audit")
@@ -667,6 +654,11 @@ def demo(
     _run_and_print(cfg, force)
 
 
+# typer >= 0.29 vendors its own click, whose usage errors are not click.ClickException
+_TYPER_CLICK_ERROR: type[click.ClickException] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
     """Entry point: user errors -> one line on stderr and exit 2; bugs keep tracebacks."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -676,12 +668,12 @@ def main() -> None:
     except ParablesError as e:
         sys.stderr.write(f"parables: error: {e}\n")
         sys.exit(2)
-    except click.exceptions.Exit as e:
+    except (click.exceptions.Exit, typer.Exit) as e:
         sys.exit(e.exit_code)
-    except click.ClickException as e:
+    except (click.ClickException, _TYPER_CLICK_ERROR) as e:
         e.show()
         sys.exit(2)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, typer.Abort, KeyboardInterrupt):
         sys.stderr.write("parables: interrupted\n")
         sys.exit(130)
 

@@ -25,24 +25,34 @@ def minilm_dir() -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _model() -> tuple[Any, Any]:
-    from transformers import AutoModel, AutoTokenizer
+    # the bare `tokenizers` library: transformers' AutoTokenizer costs ~120 MB more RSS,
+    # which matters to the corpus audit's memory budget
+    from tokenizers import Tokenizer
+    from transformers import AutoModel
 
     path = minilm_dir()
-    return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    return Tokenizer.from_file(str(path / "tokenizer.json")), AutoModel.from_pretrained(
+        path).eval()
 
 
-def embed(texts: list[str], batch_size: int = 64, max_length: int = 256) -> Any:
+def embed(texts: list[str], batch_size: int = 32, max_length: int = 256) -> Any:
     """Unit-length embeddings, one row per text (a float32 torch tensor)."""
     import torch
 
     tokenizer, model = _model()
+    tokenizer.enable_truncation(max_length)
+    # lengths padded to multiples of 32: few distinct shapes, so oneDNN's per-shape caches
+    # stay small over a long corpus audit
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=32)
     rows = []
     with torch.inference_mode():
         for i in range(0, len(texts), batch_size):
-            enc = tokenizer(texts[i : i + batch_size], padding=True, truncation=True,
-                            max_length=max_length, return_tensors="pt")
-            hidden = model(**enc).last_hidden_state
-            mask = enc["attention_mask"].unsqueeze(-1).float()
+            batch = tokenizer.encode_batch(texts[i : i + batch_size])
+            ids = torch.tensor([b.ids for b in batch])
+            attention = torch.tensor([b.attention_mask for b in batch])
+            hidden = model(input_ids=ids, attention_mask=attention,
+                           token_type_ids=torch.zeros_like(ids)).last_hidden_state
+            mask = attention.unsqueeze(-1).float()
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
             rows.append(torch.nn.functional.normalize(pooled, dim=-1))
     return torch.cat(rows) if rows else torch.zeros((0, 384))

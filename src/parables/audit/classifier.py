@@ -78,14 +78,17 @@ def heldout() -> list[tuple[str, str]]:
 TROPE_WEIGHT = 0.3  # scale of the trope indicators next to unit-length embeddings
 
 
-def features(texts: list[str]) -> Any:
+def features(texts: list[str], batch_size: int = 4) -> Any:
     """Embedding (384) + trope indicators (one per trope), one row per text."""
     import numpy as np
 
     from parables.embeddings import embed
 
     flags = np.array([[1.0 if p.search(t) else 0.0 for p in TROPES.values()] for t in texts])
-    return np.hstack([embed(texts).numpy(), TROPE_WEIGHT * flags])
+    # windows are ~600 characters with the mention in the middle (the first 128 tokens are
+    # kept); batches of 4 keep the activations, and the audit's peak memory, small
+    return np.hstack([embed(texts, batch_size=batch_size, max_length=128).numpy(),
+                      TROPE_WEIGHT * flags])
 
 
 @dataclass
@@ -133,7 +136,7 @@ def default_classifier() -> PortrayalClassifier:
     """Trained once from the shipped passages and cached under $PARABLES_HOME/audit/."""
     import numpy as np
 
-    from parables.models.embedded import parables_home
+    from parables._io import parables_home
 
     passages = training_passages()
     recipe = [passages, list(TROPES), TROPE_WEIGHT, [p.pattern for p in TROPES.values()]]
@@ -142,7 +145,7 @@ def default_classifier() -> PortrayalClassifier:
     if cache.is_file():
         saved = np.load(cache)
         return PortrayalClassifier(saved["weights"], saved["bias"])
-    x = features([t for t, _ in passages])
+    x = features([t for t, _ in passages], batch_size=64)  # short passages
     y = np.array([LABELS.index(label) for _, label in passages])
     clf = fit(x, y)
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ class ExperimentResult:
     report: dict[str, Path]
     skipped: list[str] = field(default_factory=list)
     usage: UsageLedger = field(default_factory=UsageLedger)
+    tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
 
 
 def _key(*parts: Any) -> str:
@@ -130,7 +131,8 @@ def run_experiment(
     if exp.rounds > 1:
         rounds = _rounds(config, state, result, console, progress)
     if "report" in exp.stages:
-        result.comparison, result.report = _report(config, runs, seed_cfgs, rounds)
+        result.comparison, result.report, result.tokens = _report(config, runs, seed_cfgs,
+                                                                  rounds)
     return result
 
 
@@ -247,7 +249,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig], state: 
 
 def _report(config: ParablesConfig, runs: dict[str, list[list[dict[str, Any]]]],
             seed_cfgs: list[ParablesConfig], rounds: list[dict[str, Any]]
-            ) -> tuple[dict[str, Any], dict[str, Path]]:
+            ) -> tuple[dict[str, Any], dict[str, Path], dict[str, int]]:
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import write_report
     from parables.training.sft import arm_dir
@@ -287,7 +289,7 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[dict[str, Any]]]],
             "versions": package_versions(), "rounds": rounds, "notes": notes}
     paths = write_report(config.run_dir / "report", data)
     atomic_write_json(config.run_dir / "report" / "comparison.json", comparison)
-    return comparison, paths
+    return comparison, paths, tokens
 
 
 # --- rounds ------------------------------------------------------------------------------------

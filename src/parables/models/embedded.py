@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from parables._io import parables_home
 from parables.errors import ParablesError
 
 __all__ = [
@@ -35,11 +36,6 @@ _FORMAT = 1
 
 #: names after `parables/` that this package can provide without a download
 EMBEDDED_MODELS = ("smollm2-135m",)
-
-
-def parables_home() -> Path:
-    """Cache root: `$PARABLES_HOME`, default `~/.cache/parables`."""
-    return Path(os.environ.get("PARABLES_HOME", "~/.cache/parables")).expanduser()
 
 
 def _gguf_path() -> Path:
