@@ -478,6 +478,8 @@ def train_cmd(
         "training.data": str(data) if data else None, "training.story_format": story_format})
     with stage(cfg, "train") as st:
         results = train(cfg, force=force, ledger=st.usage)
+        if not all(results.values()):
+            return  # a secondary process under `accelerate launch`; the main one reports
         st.info["arms"] = {a: {k: m.get(k) for k in ("spec_hash", "data", "steps", "train_loss",
                                                        "outputs", "skipped")}
                            for a, m in results.items()}
