@@ -3,6 +3,7 @@ half-written artifact."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -13,7 +14,15 @@ import yaml
 
 from parables.errors import ParablesError
 
-__all__ = ["atomic_write_json", "atomic_write_text", "ensure_dir", "parables_home", "read_yaml"]
+__all__ = ["atomic_write_json", "atomic_write_text", "digest", "ensure_dir", "parables_home",
+           "read_yaml"]
+
+
+def digest(obj: Any) -> str:
+    """Short stable hash of JSON-able content (keys sorted): config hashes, stage keys, data
+    hashes."""
+    blob = json.dumps(obj, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 def parables_home() -> Path:

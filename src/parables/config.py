@@ -6,15 +6,13 @@ in one line naming the file, the line, the field and what was expected.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from parables._io import read_yaml
+from parables._io import digest, read_yaml
 from parables.errors import ParablesError
 
 __all__ = [
@@ -190,9 +188,7 @@ class ParablesConfig(_Strict):
 def config_hash(config: BaseModel) -> str:
     """Stable short hash of a config's content, used to tell runs apart. Objects passed
     through model args from Python (a mockllm output function) count by their name."""
-    blob = json.dumps(config.model_dump(mode="json", fallback=stable_name),
-                      sort_keys=True).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return digest(config.model_dump(mode="json", fallback=stable_name))
 
 
 def stable_name(obj: Any) -> str:

@@ -12,7 +12,6 @@ Trope tags are transparent regular expressions, applied to every candidate whate
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import re
@@ -136,12 +135,11 @@ def default_classifier() -> PortrayalClassifier:
     """Trained once from the shipped passages and cached under $PARABLES_HOME/audit/."""
     import numpy as np
 
-    from parables._io import parables_home
+    from parables._io import digest, parables_home
 
     passages = training_passages()
     recipe = [passages, list(TROPES), TROPE_WEIGHT, [p.pattern for p in TROPES.values()]]
-    digest = hashlib.sha256(json.dumps(recipe).encode()).hexdigest()[:12]
-    cache = parables_home() / "audit" / f"portrayal-{digest}.npz"
+    cache = parables_home() / "audit" / f"portrayal-{digest(recipe)}.npz"
     if cache.is_file():
         saved = np.load(cache)
         return PortrayalClassifier(saved["weights"], saved["bias"])

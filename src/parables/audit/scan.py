@@ -9,7 +9,6 @@ resumes from there.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import json
 import math
@@ -20,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, ensure_dir
+from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir
 from parables.audit.classifier import LABELS, TROPES, default_classifier, tropes
 from parables.audit.prefilter import Prefilter, load_terms
 from parables.audit.readers import Doc, Skips, iter_documents, source_size
@@ -95,7 +94,7 @@ class _State:
 def _inputs_key(cfg: AuditConfig, terms: list[str]) -> str:
     parts = [cfg.paths, cfg.field, cfg.split, terms, cfg.window]
     sizes = [source_size(p) for p in cfg.paths]
-    return hashlib.sha256(json.dumps([parts, sizes]).encode()).hexdigest()[:16]
+    return digest([parts, sizes])
 
 
 def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:

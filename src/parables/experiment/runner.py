@@ -9,7 +9,6 @@ unless `force`, so nothing is overwritten silently.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from parables._io import atomic_write_json
+from parables._io import atomic_write_json, digest
 from parables.config import DEFAULT_MODEL, ParablesConfig, RoleModel, config_hash, stable_name
 from parables.errors import ParablesError
 from parables.manifest import package_versions, read_manifest, stage
@@ -38,8 +37,7 @@ class ExperimentResult:
 
 
 def _key(*parts: Any) -> str:
-    blob = json.dumps(parts, sort_keys=True, default=str).encode()
-    return hashlib.sha256(blob).hexdigest()[:16]
+    return digest(parts)
 
 
 class _State:

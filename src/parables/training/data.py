@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from parables._io import digest
 from parables.config import DEFAULT_MODEL, ParablesConfig
 from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, HoneypotItem, build_items
@@ -110,8 +111,7 @@ class ArmData:
         return sum(len(ids) for ids in self.input_ids)
 
     def data_hash(self) -> str:
-        blob = json.dumps([self.rows, self.input_ids, self.labels], sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return digest([self.rows, self.input_ids, self.labels])
 
     def summary(self) -> dict[str, Any]:
         return {"examples": len(self.rows), "trained_tokens": self.trained_tokens,
@@ -471,7 +471,7 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
                        ("stories", t.stories or config.run_dir / "stories" / "dataset.jsonl")):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(key)
 
 
 def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None,

@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, ensure_dir
+from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir
 from parables.config import ParablesConfig, config_hash
 from parables.errors import ParablesError, one_line
 from parables.manifest import package_versions
@@ -84,7 +84,7 @@ def train_arm(
     out = arm_dir(config, arm)
     base = base_model_path(config.models.target.model)
     spec = _spec(config, arm, base, data)
-    spec_hash = config_hash_of(spec)
+    spec_hash = digest(spec)
     manifest_path = out / "manifest.json"
     if force and out.exists():
         shutil.rmtree(out)
@@ -105,12 +105,6 @@ def train_arm(
                    ensure_ascii=False) + "\n" for row, lab in zip(data.rows, data.labels,
                                                                   strict=True)))
     return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
-
-
-def config_hash_of(spec: dict[str, Any]) -> str:
-    import hashlib
-
-    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
