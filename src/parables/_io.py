@@ -15,7 +15,15 @@ import yaml
 from parables.errors import ParablesError
 
 __all__ = ["atomic_write_json", "atomic_write_text", "digest", "ensure_dir", "parables_home",
-           "read_yaml"]
+           "read_json", "read_yaml"]
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object written by a stage (manifest, spec, checkpoint), or None if absent."""
+    if not path.is_file():
+        return None
+    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return loaded
 
 
 def digest(obj: Any) -> str:

@@ -4,7 +4,6 @@ package versions, and per stage its timing and model usage per role."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import platform
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json
+from parables._io import atomic_write_json, read_json
 from parables.config import ParablesConfig, config_hash, stable_name
 from parables.models.usage import UsageLedger
 
@@ -36,11 +35,7 @@ def package_versions() -> dict[str, str]:
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any]:
-    path = run_dir / "manifest.json"
-    if not path.is_file():
-        return {}
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return loaded
+    return read_json(run_dir / "manifest.json") or {}
 
 
 @dataclass

@@ -10,7 +10,6 @@ resumes from there.
 from __future__ import annotations
 
 import heapq
-import json
 import math
 import random
 import time
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir
+from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir, read_json
 from parables.audit.classifier import LABELS, TROPES, default_classifier, tropes
 from parables.audit.prefilter import Prefilter, load_terms
 from parables.audit.readers import Doc, Skips, iter_documents, source_size
@@ -108,10 +107,9 @@ def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:
     key = _inputs_key(cfg, terms)
     state = _State()
     resumed = False
-    if ckpt.is_file():
-        saved = json.loads(ckpt.read_text(encoding="utf-8"))
-        if saved.get("key") == key:
-            state, resumed = _State.from_json(saved["state"]), True
+    saved = read_json(ckpt)
+    if saved is not None and saved.get("key") == key:
+        state, resumed = _State.from_json(saved["state"]), True
     clf = default_classifier()
     rng = random.Random(cfg.seed)
     total = sum(source_size(p) for p in cfg.paths) or None

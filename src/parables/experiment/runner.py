@@ -17,7 +17,7 @@ from typing import Any
 
 from rich.console import Console
 
-from parables._io import atomic_write_json, digest
+from parables._io import atomic_write_json, digest, read_json
 from parables.config import DEFAULT_MODEL, ParablesConfig, RoleModel, config_hash, stable_name
 from parables.errors import ParablesError
 from parables.manifest import package_versions, read_manifest, stage
@@ -45,8 +45,7 @@ class _State:
 
     def __init__(self, run_dir: Path, config: ParablesConfig, force: bool) -> None:
         self.path = run_dir / "experiment.json"
-        self.data: dict[str, Any] = (json.loads(self.path.read_text(encoding="utf-8"))
-                                     if self.path.is_file() else {})
+        self.data: dict[str, Any] = read_json(self.path) or {}
         h = config_hash(config)
         old = self.data.get("config_hash")
         if old is not None and old != h and not force:
@@ -194,8 +193,7 @@ def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig]
     for cfg in seed_cfgs:
         for arm in _arms(config):
             out = arm_dir(cfg, arm)
-            spec = json.loads((out / "spec.json").read_text()) if (out / "spec.json").is_file() \
-                else {}
+            spec = read_json(out / "spec.json") or {}
             targets.append((arm, cfg.seed, f"hf/{out / 'merged'}", spec.get("spec_hash", "")))
     return targets
 
@@ -219,10 +217,10 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig], state: 
             tag = arm if arm == "baseline" or len(seed_cfgs) == 1 else f"{arm}-seed-{seed}"
             out = config.run_dir / "eval" / tag
             key = _key(model, spec, settings, judge, config.seed)
-            results_path = out / "results.json"
-            if state.done(f"eval:{tag}", key) and results_path.is_file():
+            saved = read_json(out / "results.json")
+            if state.done(f"eval:{tag}", key) and saved is not None:
                 result.skipped.append(f"eval:{tag}")
-                results = json.loads(results_path.read_text(encoding="utf-8"))
+                results = saved
             elif not run_eval:
                 raise ParablesError(f"eval: no results for {tag} under this config; add the "
                                     "eval stage to experiment.stages")
@@ -258,16 +256,14 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[dict[str, Any]]]],
     losses: dict[str, list[list[float]]] = {}
     for cfg in seed_cfgs:
         for arm in _arms(config):
-            path = arm_dir(cfg, arm) / "manifest.json"
-            if path.is_file():
-                m = json.loads(path.read_text(encoding="utf-8"))
+            m = read_json(arm_dir(cfg, arm) / "manifest.json")
+            if m is not None:
                 tokens[arm] = tokens.get(arm, 0) + m["data"]["trained_tokens"]
                 label = arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"
                 losses[label] = m["loss_history"]
-    stats_path = config.run_dir / "stories" / "stats.json"
     stories = None
-    if stats_path.is_file():
-        raw = json.loads(stats_path.read_text(encoding="utf-8"))
+    raw = read_json(config.run_dir / "stories" / "stats.json")
+    if raw is not None:
         stories = {"stories": raw["stories"], "rejected": raw["rejected"],
                    "mean words": round(raw["words"]["mean"]), "distinct-1":
                    round(raw["distinct_1"], 3), "distinct-2": round(raw["distinct_2"], 3),
@@ -358,9 +354,9 @@ def _rounds(config: ParablesConfig, state: _State, result: ExperimentResult,
                     "propensity": results["overall"]["propensity"]})
         prev, prev_cfg = cur, cfg
     if out:
-        base = config.run_dir / "eval" / "stories" / "results.json"
-        if base.is_file():
-            out[0]["propensity"] = json.loads(base.read_text())["overall"]["propensity"]
+        first = read_json(config.run_dir / "eval" / "stories" / "results.json")
+        if first is not None:
+            out[0]["propensity"] = first["overall"]["propensity"]
     state.mark("rounds", _key(out))
     return out
 

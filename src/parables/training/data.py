@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import digest
+from parables._io import digest, read_json
 from parables.config import DEFAULT_MODEL, ParablesConfig
 from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, HoneypotItem, build_items
@@ -483,10 +483,9 @@ def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = N
     folder = config.run_dir / "train" / "data"
     key = _rows_key(config, arm)
     meta_path, rows_path = folder / f"{arm}.json", folder / f"{arm}.jsonl"
-    if meta_path.is_file() and rows_path.is_file():
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("key") == key:
-            return load_rows(rows_path), list(meta["notes"])
+    meta = read_json(meta_path)
+    if meta is not None and meta.get("key") == key and rows_path.is_file():
+        return load_rows(rows_path), list(meta["notes"])
     rows, notes = arm_rows(config, arm, ledger=ledger, progress=progress)
     atomic_write_text(rows_path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
                                          for r in rows))

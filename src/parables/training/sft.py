@@ -16,7 +16,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir
+from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir, read_json
 from parables.config import ParablesConfig, config_hash
 from parables.errors import ParablesError, one_line
 from parables.manifest import package_versions
@@ -88,13 +88,13 @@ def train_arm(
     manifest_path = out / "manifest.json"
     if force and out.exists():
         shutil.rmtree(out)
-    previous = _read_json(out / "spec.json")
+    previous = read_json(out / "spec.json")
     if previous is not None and previous.get("spec_hash") != spec_hash:
         raise ParablesError(
             f"{out} holds arm '{arm}' trained with a different recipe or data "
             f"(spec {previous.get('spec_hash')} vs {spec_hash}); rerun with --force to "
             "replace it, or use another --name")
-    done = _read_json(manifest_path)
+    done = read_json(manifest_path)
     if done is not None and done.get("spec_hash") == spec_hash and \
             (out / "merged" / ".complete").is_file():
         return {**done, "skipped": True}
@@ -105,13 +105,6 @@ def train_arm(
                    ensure_ascii=False) + "\n" for row, lab in zip(data.rows, data.labels,
                                                                   strict=True)))
     return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    if not path.is_file():
-        return None
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    return loaded
 
 
 def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict[str, Any],
@@ -179,20 +172,15 @@ def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict
     trainer.remove_callback(PrinterCallback)  # the bar shows the loss; no dict per step
     last = get_last_checkpoint(str(ckpt_dir)) if ckpt_dir.is_dir() else None  # type: ignore[no-untyped-call]
     started = time.time()
-    seen_before = trainer.state.num_input_tokens_seen
     try:
         result = trainer.train(resume_from_checkpoint=last)
-    except torch.OutOfMemoryError as e:
+    except RuntimeError as e:  # torch.OutOfMemoryError is one; so is a CPU allocator failure
+        if not (isinstance(e, torch.OutOfMemoryError) or "can't allocate memory" in str(e)
+                or "out of memory" in str(e).lower()):
+            raise
         raise ParablesError(
             f"out of memory training arm '{data.arm}' at step {trainer.state.global_step} "
             f"(checkpoints kept in {ckpt_dir}; a rerun resumes); {_OOM_HINT}") from e
-    except RuntimeError as e:
-        if "can't allocate memory" in str(e) or "out of memory" in str(e).lower():
-            raise ParablesError(
-                f"out of memory training arm '{data.arm}' at step "
-                f"{trainer.state.global_step} (checkpoints kept in {ckpt_dir}); "
-                f"{_OOM_HINT}") from e
-        raise
     finally:
         bar.close()
     seconds = time.time() - started
@@ -202,8 +190,7 @@ def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict
                if "loss" in h]
     outputs = _save(trainer, tokenizer, out, t.method == "lora")
     plot_loss(history, out / "loss.png", f"{data.arm}: training loss")
-    tokens_run = trainer.state.num_input_tokens_seen - (
-        _tokens_at(Path(last)) if last else seen_before)
+    tokens_run = trainer.state.num_input_tokens_seen - (_tokens_at(Path(last)) if last else 0)
     manifest = {
         **spec, "spec_hash": spec_hash, "config_hash": config_hash(config),
         "data": data.summary(), "device": device, "dtype": "bfloat16" if bf16 else "float32",
@@ -283,7 +270,7 @@ def _trainer_class() -> type:
 
 
 def _tokens_at(checkpoint: Path) -> int:
-    state = _read_json(checkpoint / "trainer_state.json") or {}
+    state = read_json(checkpoint / "trainer_state.json") or {}
     return int(state.get("num_input_tokens_seen", 0))
 
 
