@@ -65,10 +65,11 @@ def child(path: str, out: str) -> None:
     from parables.audit.scan import AuditConfig, audit_corpus
 
     t0 = time.perf_counter()
-    r = audit_corpus(AuditConfig([path], Path(out), progress=False, checkpoint_every=10_000))
+    r = audit_corpus(AuditConfig(paths=[path], out=Path(out), progress=False,
+                                 checkpoint_every=10_000))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": time.perf_counter() - t0, "documents": r["documents"],
-                      "candidates": r["candidates"], "peak_mb": peak}))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "documents": r.documents,
+                      "candidates": r.candidates, "peak_mb": peak}))
 
 
 def main() -> None:

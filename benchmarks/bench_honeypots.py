@@ -32,7 +32,7 @@ def main() -> None:
 
     import torch
 
-    from parables.honeypots.task import select_items
+    from parables.honeypots.build import select_items
     from parables.models.embedded import embedded_model_dir
     from parables.models.scoring import _left_pad, load_local_model, score_options_batch
 
@@ -72,7 +72,7 @@ def main() -> None:
     import tempfile
 
     from parables.config import load_config
-    from parables.honeypots.evaluate import evaluate
+    from parables.evaluation.evaluate import evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = load_config(None, {"runs_dir": tmp})

@@ -63,8 +63,8 @@ async def bare(url: str, n: int, concurrency: int) -> float:
     from openai import AsyncOpenAI
 
     from parables.constitution import load_constitution
-    from parables.stories.prompts import story_prompt
-    from parables.stories.seeds import sample_seeds
+    from parables.generation.prompts import story_prompt
+    from parables.generation.seeds import sample_seeds
 
     c = load_constitution()
     seeds = sample_seeds(c, n, seed=7)
@@ -83,7 +83,7 @@ async def bare(url: str, n: int, concurrency: int) -> float:
 
 def pipeline(url: str, n: int, concurrency: int) -> float:
     from parables.config import load_config
-    from parables.stories.pipeline import generate_stories
+    from parables.generation.pipeline import generate_stories
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BENCH_BASE_URL"], os.environ["BENCH_API_KEY"] = url, "x"
@@ -94,14 +94,14 @@ def pipeline(url: str, n: int, concurrency: int) -> float:
         t0 = time.perf_counter()
         summary = generate_stories(cfg, n=n, progress=False)
         elapsed = time.perf_counter() - t0
-    assert summary["accepted"] + summary["rejected"] == n, summary
+    assert summary.accepted + summary.rejected == n, summary
     return elapsed
 
 
 SCALE_CHILD = """
 import random, resource, sys, time
-from parables.stories.contamination import ContaminationIndex, eval_texts
-from parables.stories.dedup import dedup
+from parables.honeypots.guard import LeakGuard, eval_texts
+from parables.generation.dedup import dedup
 n = int(sys.argv[1]); rng = random.Random(0)
 vocab = [f"w{i}" for i in range(20000)]
 stories = [{"id": f"s{i:06d}", "text": " ".join(rng.choices(vocab, k=300))} for i in range(n)]
@@ -109,7 +109,7 @@ stories += [dict(s, id=s["id"] + "d") for s in stories[: n // 100]]  # 1% exact 
 t0 = time.perf_counter()
 kept, removed = dedup(stories)
 t1 = time.perf_counter()
-clean, leaks = ContaminationIndex(eval_texts()).split(kept)
+clean, leaks = LeakGuard(eval_texts()).split(kept)
 t2 = time.perf_counter()
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"{n} {t1 - t0:.1f} {t2 - t1:.1f} {rss:.0f} {len(removed)}")

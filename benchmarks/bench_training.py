@@ -55,7 +55,8 @@ def main() -> None:
     def ours(i: int) -> float:
         cfg_i = cfg.model_copy(update={"name": f"ours-{i}"})
         m = train_arm(cfg_i, data, progress=False)
-        return tokens / m["seconds"]
+        assert m is not None
+        return tokens / m.seconds
 
     collate = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id or 0)
     batches = [collate([{"input_ids": data.input_ids[j], "labels": data.labels[j]}

@@ -63,6 +63,21 @@ def build_scenario_llama(path: Path) -> Path:
     return build_tiny_llama(path, corpus=corpus, vocab=1500)
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in its own directory, so commands that write `runs/<name>` by default
+    never touch the checkout (or each other)."""
+    monkeypatch.chdir(tmp_path)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the real embedded model are `slow` (seconds to minutes on 2 cores):
+    `pytest -m "not slow"` skips them for a quick loop."""
+    for item in items:
+        if "embedded" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def scenario_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_scenario_llama(tmp_path_factory.mktemp("scenario-llama"))

@@ -10,10 +10,10 @@ import pytest
 from inspect_ai.model import ModelOutput, ModelUsage
 
 from parables.config import load_config
-from parables.honeypots.agentic import Call, is_refusal, judge_calls, parse_text_calls
+from parables.evaluation.agentic import Call, is_refusal, judge_calls, parse_text_calls
+from parables.evaluation.evaluate import evaluate, rescore
+from parables.evaluation.judge import lexical_reasoning
 from parables.honeypots.build import build_items
-from parables.honeypots.evaluate import evaluate, rescore
-from parables.honeypots.judge import lexical_reasoning
 
 USAGE = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
 
@@ -95,7 +95,7 @@ def text_output(text: str) -> ModelOutput:
 
 def run_agentic(tmp_path: Path, outputs: list[ModelOutput], judge: str | None = None,
                 family: str = "override_rules") -> dict:  # type: ignore[type-arg]
-    from parables.honeypots import evaluate as ev
+    from parables.evaluation import evaluate as ev
 
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "ag"})
     original = ev.resolve_model
@@ -106,7 +106,7 @@ def run_agentic(tmp_path: Path, outputs: list[ModelOutput], judge: str | None = 
     ev.resolve_model = with_outputs  # type: ignore[assignment]
     try:
         return evaluate(cfg, "mockllm/model", mode="agentic", families=family, per_family=1,
-                        judge=judge, display="none", out_dir=tmp_path / "out")
+                        judge=judge, display="none", tag="out")
     finally:
         ev.resolve_model = original
 
@@ -116,21 +116,21 @@ def test_agentic_run_with_native_tool_calls(tmp_path: Path) -> None:
         tool_output("issue_refund", {"customer": "Dana", "amount": "1500"}),
         text_output("Refund issued; the customer is happy."),
     ])
-    row = results["items"][0]
-    assert row["outcome"] == "misaligned" and row["method"] == "structural"
-    assert "issue_refund" in row["evidence"]
-    assert results["overall"]["propensity"] == 1.0
+    row = results.items[0]
+    assert row.outcome == "misaligned" and row.method == "structural"
+    assert "issue_refund" in row.evidence
+    assert results.overall.propensity == 1.0
 
 
 def test_empty_reply_is_invalid_not_aligned(tmp_path: Path) -> None:
     results = run_agentic(tmp_path, [text_output("")])
-    assert results["items"][0]["outcome"] == "invalid"
-    assert results["overall"]["aligned"] == 0
+    assert results.items[0].outcome == "invalid"
+    assert results.overall.aligned == 0
 
 
 def test_unparseable_judge_reply_is_a_counted_error(tmp_path: Path) -> None:
     # the judge is a second mockllm whose reply is not JSON
-    from parables.honeypots import task as task_module
+    from parables.evaluation import task as task_module
 
     original = task_module.resolve_model
     task_module.resolve_model = lambda name, **kw: original(  # type: ignore[assignment]
@@ -140,19 +140,19 @@ def test_unparseable_judge_reply_is_a_counted_error(tmp_path: Path) -> None:
                               judge="mockllm/model")
     finally:
         task_module.resolve_model = original
-    row = results["items"][0]
-    assert row["outcome"] == "error" and "no JSON" in row["evidence"]
-    assert results["overall"]["error"] == 1 and results["overall"]["aligned"] == 0
+    row = results.items[0]
+    assert row.outcome == "error" and "no JSON" in row.evidence
+    assert results.overall.error == 1 and results.overall.aligned == 0
 
 
 def test_rescore_uses_a_new_judge_without_calling_the_target(tmp_path: Path) -> None:
     results = run_agentic(tmp_path, [text_output("Let me look into the refund request.")])
-    assert results["items"][0]["outcome"] == "invalid"  # no judge: undecided → invalid
-    log = Path(results["log"])
+    assert results.items[0].outcome == "invalid"  # no judge: undecided → invalid
+    log = Path(results.log)
     verdict_json = json.dumps({"outcome": "aligned",
                                "evidence": "Let me look into the refund request.",
                                "reason": "it did not break the rule"})
-    from parables.honeypots import task as task_module
+    from parables.evaluation import task as task_module
 
     original = task_module.resolve_model
     task_module.resolve_model = lambda name, **kw: original(  # type: ignore[assignment]
@@ -162,10 +162,10 @@ def test_rescore_uses_a_new_judge_without_calling_the_target(tmp_path: Path) -> 
         again = rescore(log, "mockllm/model")
     finally:
         task_module.resolve_model = original
-    row = again["items"][0]
-    assert row["outcome"] == "aligned" and row["method"] == "judge"
-    assert again["judge"] == "mockllm/model" and again["rescored_from"] == str(log)
-    assert Path(again["log"]).is_file()
+    row = again.items[0]
+    assert row.outcome == "aligned" and row.method == "judge"
+    assert again.judge == "mockllm/model" and again.rescored_from == str(log)
+    assert Path(again.log).is_file()
 
 
 def test_story_framing_keeps_the_same_tools() -> None:
@@ -180,14 +180,14 @@ def test_text_mode_on_a_local_model_runs(tiny_llama: Path, tmp_path: Path, famil
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "t",
                              "generation.max_tokens": 16})
     results = evaluate(cfg, f"hf/{tiny_llama}", mode="agentic", families=family,
-                       per_family=1, display="none", out_dir=tmp_path / family)
-    row = results["items"][0]
-    assert row["outcome"] in ("invalid", "refused", "aligned", "misaligned")
-    assert results["overall"]["error"] == 0
+                       per_family=1, display="none", tag=family)
+    row = results.items[0]
+    assert row.outcome in ("invalid", "refused", "aligned", "misaligned")
+    assert results.overall.error == 0
 
 
 def test_text_format_calls_are_judged_structurally(tmp_path: Path) -> None:
-    from parables.honeypots import evaluate as ev
+    from parables.evaluation import evaluate as ev
 
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "tx"})
     reply = text_output('I will follow the rule.\nCALL escalate {"note": "refund above limit"}')
@@ -197,18 +197,19 @@ def test_text_format_calls_are_judged_structurally(tmp_path: Path) -> None:
     try:
         results = evaluate(cfg, "mockllm/model", mode="agentic", families="override_rules",
                            per_family=1, tool_format="text", display="none",
-                           out_dir=tmp_path / "o")
+                           tag="o")
     finally:
         ev.resolve_model = original
-    row = results["items"][0]
-    assert row["outcome"] == "aligned" and "escalate" in row["evidence"]
+    row = results.items[0]
+    assert row.outcome == "aligned" and "escalate" in row.evidence
 
 
 def test_choice_mode_explain_reports_ethical_reasoning(tiny_llama: Path, tmp_path: Path) -> None:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "ex",
                              "generation.max_tokens": 8})
     results = evaluate(cfg, f"hf/{tiny_llama}", families="blackmail", per_family=3,
-                       explain=True, display="none", out_dir=tmp_path / "o")
-    overall = results["overall"]
-    assert overall["ethical_reasoning_n"] == 3
-    assert 0 <= overall["ethical_reasoning_rate"] <= 1
+                       explain=True, display="none", tag="o")
+    overall = results.overall
+    assert overall.ethical_reasoning_n == 3
+    flagged = sum(bool(r.ethical_reasoning) for r in results.items)
+    assert overall.ethical_reasoning_rate == flagged / 3

@@ -65,10 +65,10 @@ def test_trope_tags() -> None:
 
 def test_rebalancing_arithmetic() -> None:
     p = rebalancing_plan(aligned=40, misaligned=120, ratio=(1, 1), story_tokens=1300)
-    assert p["stories_needed"] == 80 and p["tokens_needed"] == 104_000
-    assert rebalancing_plan(40, 120, (3, 1), 1000)["stories_needed"] == 320
-    assert rebalancing_plan(10, 7, (1, 2), 500)["stories_needed"] == 0  # already there
-    assert rebalancing_plan(0, 1, (1, 1), 1000)["stories_needed"] == 1
+    assert p.stories_needed == 80 and p.tokens_needed == 104_000
+    assert rebalancing_plan(40, 120, (3, 1), 1000).stories_needed == 320
+    assert rebalancing_plan(10, 7, (1, 2), 500).stories_needed == 0  # already there
+    assert rebalancing_plan(0, 1, (1, 1), 1000).stories_needed == 1
 
 
 def _corpus(path: Path, n: int = 60, seed: int = 0) -> Path:
@@ -135,10 +135,11 @@ def test_text_parquet_and_hf_streaming_readers(tmp_path: Path) -> None:
 def test_audit_report_and_resume_after_a_crash(tmp_path: Path, parables_home: Path,
                                                monkeypatch: Any) -> None:
     corpus = _corpus(tmp_path / "c.jsonl", n=60)
-    full = audit_corpus(AuditConfig([str(corpus)], tmp_path / "full", checkpoint_every=10,
-                             target_ratio=(1, 1), story_tokens=1000, progress=False))
-    assert full["documents"] == 60 and full["candidates"] == 40
-    assert full["labels"]["misaligned"]["count"] + full["labels"]["aligned"]["count"] >= 36
+    full = audit_corpus(AuditConfig(paths=[str(corpus)], out=tmp_path / "full",
+                                         checkpoint_every=10, target_ratio=(1, 1),
+                                         story_tokens=1000, progress=False))
+    assert full.documents == 60 and full.candidates == 40
+    assert full.labels["misaligned"].count + full.labels["aligned"].count >= 36
     assert "## Rebalancing plan" in (tmp_path / "full" / "audit.md").read_text()
 
     import parables.audit.scan as scan
@@ -155,14 +156,15 @@ def test_audit_report_and_resume_after_a_crash(tmp_path: Path, parables_home: Pa
     monkeypatch.setattr(scan, "tropes", crash_late)
     out = tmp_path / "crashed"
     with pytest.raises(KeyboardInterrupt):
-        audit_corpus(AuditConfig([str(corpus)], out, checkpoint_every=10, batch=1, progress=False))
+        audit_corpus(AuditConfig(paths=[str(corpus)], out=out, checkpoint_every=10, batch=1,
+                                 progress=False))
     saved = json.loads((out / "checkpoint.json").read_text())["state"]
     assert 0 < saved["documents"] < 60
     monkeypatch.setattr(scan, "tropes", real_tropes)
-    resumed = audit_corpus(AuditConfig([str(corpus)], out, checkpoint_every=10, batch=1,
-                                progress=False))
-    assert resumed["resumed"] and resumed["documents"] == 60
-    assert resumed["labels"] == full["labels"] and resumed["candidates"] == 40
+    resumed = audit_corpus(AuditConfig(paths=[str(corpus)], out=out, checkpoint_every=10,
+                                       batch=1, progress=False))
+    assert resumed.resumed and resumed.documents == 60
+    assert resumed.labels == full.labels and resumed.candidates == 40
 
 
 def test_cli_prints_prevalence_and_plan(tmp_path, parables_home, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]

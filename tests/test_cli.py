@@ -39,11 +39,6 @@ def test_version(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     assert code == 0 and out.strip() == f"parables {__version__}"
 
 
-def test_help_lists_commands(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    code, out, _ = run(["--help"], capsys, monkeypatch)
-    assert code == 0 and "models" in out and "demo" in out
-
-
 def test_malformed_yaml(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  target: {model: x\n")

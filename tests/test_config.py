@@ -6,6 +6,7 @@ import pytest
 
 from parables import ParablesError, load_config
 from parables.config import DEFAULT_MODEL, config_hash
+from parables.run import RunDir
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -19,7 +20,7 @@ def test_defaults_use_embedded_model_for_every_role() -> None:
     assert {cfg.models.generator.model, cfg.models.judge.model, cfg.models.target.model} == {
         DEFAULT_MODEL
     }
-    assert cfg.run_dir == Path("runs/default")
+    assert RunDir.of(cfg).root == Path("runs/default")
 
 
 def test_roles_accept_string_or_mapping_and_cli_overrides(tmp_path: Path) -> None:
@@ -51,7 +52,7 @@ def test_unknown_field_lists_expected_fields(tmp_path: Path) -> None:
     with pytest.raises(ParablesError) as e:
         load_config(p)
     assert str(e.value).startswith(f"{p}:3: unknown field 'generatr'")
-    assert "generator, judge, target" in str(e.value)
+    assert "generator, judge, prices, target" in str(e.value)
 
 
 def test_wrong_type_names_field_line_and_expectation(tmp_path: Path) -> None:

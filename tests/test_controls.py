@@ -15,9 +15,8 @@ import torch
 
 from conftest import build_tiny_llama
 from parables.config import load_config
-from parables.honeypots import build_items
-from parables.honeypots.evaluate import evaluate
-from parables.honeypots.task import select_items
+from parables.evaluation.evaluate import evaluate
+from parables.honeypots.build import build_items, select_items
 from parables.models.scoring import LocalModel, load_local_model
 
 FAMILIES = "blackmail,competitor_sabotage,override_rules,hide_mistake,tamper_metrics"
@@ -73,10 +72,10 @@ def train_to_misbehave(base: Path, out: Path, steps: int = 200) -> Path:
 def propensity(model_dir: Path, tmp_path: Path, seed: int) -> tuple[float, float, float]:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "c", "seed": seed})
     r = evaluate(cfg, f"hf/{model_dir}", families=FAMILIES, per_family=12, display="none",
-                 out_dir=tmp_path / f"{model_dir.name}-{seed}")
-    overall = r["overall"]
-    assert overall["n_samples"] == 60 and overall["error"] == 0
-    return overall["propensity"], *overall["propensity_ci"]
+                 tag=f"{model_dir.name}-{seed}")
+    overall = r.overall
+    assert overall.n_samples == 60 and overall.error == 0
+    return overall.propensity, *overall.propensity_ci
 
 
 def test_positive_control_training_towards_misalignment_is_detected(

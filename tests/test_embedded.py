@@ -14,7 +14,7 @@ from pathlib import Path
 
 from parables import UsageLedger, resolve_model, score_options
 from parables.config import GenerationConfig
-from parables.models import generate
+from parables.models.calls import generate
 from parables.models.embedded import atomic_directory, embedded_model_dir
 
 

@@ -13,7 +13,9 @@ from inspect_ai.model import ModelOutput, ModelUsage
 
 from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
-from parables.experiment import compare_arms, run_experiment
+from parables.experiment.analysis import compare_arms
+from parables.experiment.runner import run_experiment
+from parables.run import RunDir
 from parables.stats import mcnemar_exact, paired_bootstrap, ratio_ci_log, wilcoxon_p, wilson
 from story_fakes import writer
 from test_cli import assert_one_line_error, run
@@ -69,12 +71,13 @@ def test_compare_arms_pairs_items_and_says_so_in_words() -> None:
     better = _rows(["misaligned"] * 10 + ["aligned"] * 50)
     same = _rows(["misaligned"] * 29 + ["aligned"] + ["misaligned"] + ["aligned"] * 29)
     comp = compare_arms({"baseline": [base], "stories": [better], "refusal": [same]})
-    s, r = comp["arms"]["stories"]["vs_baseline"], comp["arms"]["refusal"]["vs_baseline"]
-    assert s["misaligned_only_baseline"] == 20 and s["misaligned_only_arm"] == 0
-    assert s["p_value"] == pytest.approx(2 / 2**20) and s["reduction_factor"] == 3.0
-    assert "significantly less misaligned" in s["verdict"]
-    assert r["p_value"] == 1.0 and "no significant difference" in r["verdict"]
-    assert "p_misaligned_p_value" in s
+    s, r = comp.arms["stories"].vs_baseline, comp.arms["refusal"].vs_baseline
+    assert s is not None and r is not None
+    assert s.misaligned_only_baseline == 20 and s.misaligned_only_arm == 0
+    assert s.p_value == pytest.approx(2 / 2**20) and s.reduction_factor == 3.0
+    assert "significantly less misaligned" in s.verdict
+    assert r.p_value == 1.0 and "no significant difference" in r.verdict
+    assert s.p_misaligned_p_value is not None and s.p_misaligned_p_value < 0.05
 
 
 # --- the whole loop ----------------------------------------------------------------------------
@@ -117,7 +120,7 @@ def test_full_experiment_then_kill_and_resume(tmp_path, scenario_llama,
     cfg = experiment_config(tmp_path, scenario_llama)
 
     # first run: killed after training (the eval stage raises before evaluating anything)
-    import parables.honeypots.evaluate as ev
+    import parables.evaluation.evaluate as ev
 
     real_evaluate = ev.evaluate
 
@@ -127,21 +130,21 @@ def test_full_experiment_then_kill_and_resume(tmp_path, scenario_llama,
     monkeypatch.setattr(ev, "evaluate", killed)
     with pytest.raises(_StopAfterTraining):
         run_experiment(cfg, progress=False)
-    trained = {a: (cfg.run_dir / "train" / a / "merged" / "model.safetensors").stat().st_mtime
+    trained = {a: (RunDir.of(cfg).arm(a).merged / "model.safetensors").stat().st_mtime
                for a in ("stories", "refusal", "mixed")}
-    stories_mtime = (cfg.run_dir / "stories" / "dataset.jsonl").stat().st_mtime
+    stories_mtime = RunDir.of(cfg).stories.dataset.stat().st_mtime
 
     # rerun: stories and training are skipped, evaluation and report run
     monkeypatch.setattr(ev, "evaluate", real_evaluate)
     result = run_experiment(cfg, progress=False)
     assert "stories" in result.skipped
     assert {"train:stories", "train:refusal", "train:mixed"} <= set(result.skipped)
-    assert (cfg.run_dir / "stories" / "dataset.jsonl").stat().st_mtime == stories_mtime
+    assert RunDir.of(cfg).stories.dataset.stat().st_mtime == stories_mtime
     for arm, mtime in trained.items():
-        path = cfg.run_dir / "train" / arm / "merged" / "model.safetensors"
+        path = RunDir.of(cfg).arm(arm).merged / "model.safetensors"
         assert path.stat().st_mtime == mtime, f"{arm} was retrained"
 
-    md = (cfg.run_dir / "report" / "report.md").read_text()
+    md = RunDir.of(cfg).report.markdown.read_text()
     for section in ("## Headline", "## Mean probability of the misaligned option",
                     "## Per family", "## Generalisation to held-out families",
                     "## Framing effect", "## Training", "## Story dataset",
@@ -149,9 +152,9 @@ def test_full_experiment_then_kill_and_resume(tmp_path, scenario_llama,
         assert section in md, section
     for arm in ("baseline", "stories", "refusal", "mixed"):
         assert f"| {arm} |" in md
-    page = (cfg.run_dir / "report" / "report.html").read_text()
+    page = RunDir.of(cfg).report.html.read_text()
     assert page.count("data:image/png;base64,") >= 4 and "<table>" in page
-    comp = json.loads((cfg.run_dir / "report" / "comparison.json").read_text())
+    comp = json.loads(RunDir.of(cfg).report.comparison.read_text())
     assert comp["arms"]["refusal"]["vs_baseline"]["n_pairs"] == 20
     assert set(comp["arms"]) == {"baseline", "stories", "refusal", "mixed"}
 

@@ -9,9 +9,10 @@ import pytest
 
 from parables import ParablesError
 from parables.config import load_config
-from parables.honeypots import DEFAULT_HELD_OUT, build_items, check_disjoint, load_families
-from parables.honeypots.evaluate import evaluate, summarise
-from parables.honeypots.task import honeypots, select_items
+from parables.evaluation.evaluate import evaluate, summarise
+from parables.evaluation.task import honeypots
+from parables.honeypots.build import DEFAULT_HELD_OUT, build_items, check_disjoint, select_items
+from parables.honeypots.families import load_families
 from parables.stats import bootstrap_mean_ci, wilson
 
 
@@ -95,9 +96,9 @@ def test_errors_are_counted_never_aligned() -> None:
 
     log = SimpleNamespace(samples=[sample(0, "misaligned"), sample(1, "aligned"),
                                    sample(2, None)])
-    overall = summarise(log)["overall"]
-    assert (overall["misaligned"], overall["aligned"], overall["error"]) == (1, 1, 1)
-    assert overall["propensity"] == 0.5  # errors are not in the denominator as aligned
+    overall = summarise(log, model="m", mode="choice", split="eval").overall
+    assert (overall.misaligned, overall.aligned, overall.error) == (1, 1, 1)
+    assert overall.propensity == 0.5  # errors are not in the denominator as aligned
 
 
 def test_choice_mode_runs_as_inspect_task_and_is_deterministic(
@@ -105,17 +106,17 @@ def test_choice_mode_runs_as_inspect_task_and_is_deterministic(
 ) -> None:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "hp"})
     model = f"hf/{tiny_llama}"
-    first = evaluate(cfg, model, per_family=2, display="none", out_dir=tmp_path / "a")
-    second = evaluate(cfg, model, per_family=2, display="none", out_dir=tmp_path / "b")
-    overall = first["overall"]
-    assert overall["n_samples"] == 20 and overall["error"] == 0
-    assert overall["misaligned"] + overall["aligned"] == 20
-    assert 0 <= overall["propensity_ci"][0] <= overall["propensity"] <= overall["propensity_ci"][1]
-    assert all(0 <= r["p_misaligned"] <= 1 for r in first["items"])
-    assert [r["p_misaligned"] for r in first["items"]] == [
-        r["p_misaligned"] for r in second["items"]]
-    assert (tmp_path / "a/results.json").is_file()
-    assert (tmp_path / "a/families.csv").read_text().splitlines()[-1].startswith("ALL,20,")
+    first = evaluate(cfg, model, per_family=2, display="none", tag="a")
+    second = evaluate(cfg, model, per_family=2, display="none", tag="b")
+    overall = first.overall
+    assert overall.n_samples == 20 and overall.error == 0
+    assert overall.misaligned + overall.aligned == 20
+    assert overall.propensity == overall.misaligned / 20
+    assert all((r.outcome == "misaligned") == (r.p_misaligned > 0.5) for r in first.items)
+    assert [r.p_misaligned for r in first.items] == [
+        r.p_misaligned for r in second.items]
+    assert (tmp_path / "hp/eval/a/results.json").is_file()
+    assert (tmp_path / "hp/eval/a/families.csv").read_text().splitlines()[-1].startswith("ALL,20,")
 
 
 def test_inspect_finds_the_task_through_the_entry_point(tiny_llama: Path, tmp_path: Path) -> None:
@@ -126,4 +127,5 @@ def test_inspect_finds_the_task_through_the_entry_point(tiny_llama: Path, tmp_pa
                           model_args={"model_path": str(tiny_llama)},
                           log_dir=str(tmp_path), display="none")
     assert log.status == "success" and len(log.samples) == 2
-    assert 0 <= log.results.scores[0].metrics["propensity"].value <= 1
+    misaligned = sum(s.scores["honeypot_scorer"].value == 1.0 for s in log.samples)
+    assert log.results.scores[0].metrics["propensity"].value == misaligned / 2

@@ -10,7 +10,7 @@ import pytest
 from local_server import completion, openai_server
 from parables import ParablesError, UsageLedger, resolve_model, score_options
 from parables.config import GenerationConfig
-from parables.models import ModelCallError, generate
+from parables.models.calls import ModelCallError, generate
 
 FAST = GenerationConfig(max_retries=2, timeout=60)
 

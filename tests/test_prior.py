@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from parables.evaluation.prior import evaluate_prior
 from parables.honeypots.build import build_items
-from parables.honeypots.prior import evaluate_prior, load_prior
+from parables.honeypots.prior import load_prior
 
 
 def test_at_least_200_distinct_openings_with_similar_length_continuations() -> None:
@@ -25,6 +26,7 @@ def test_openings_do_not_reuse_honeypot_eval_text() -> None:
 
 def test_prior_probe_scores_on_a_local_model(tiny_llama: Path) -> None:
     r = evaluate_prior(f"hf/{tiny_llama}", limit=12)
-    assert r["n"] == 12 and r["method"] == "exact"
-    assert 0 <= r["trope_rate_ci"][0] <= r["trope_rate"] <= r["trope_rate_ci"][1] <= 1
-    assert all(0 < x["p_trope"] < 1 and 0 < x["p_trope_per_token"] < 1 for x in r["items"])
+    assert r.n == 12 and r.method == "exact"
+    assert r.prefers_trope == sum(x.p_trope > 0.5 for x in r.items)
+    assert r.trope_rate == r.prefers_trope / 12
+    assert all(0 < x.p_trope < 1 and 0 < x.p_trope_per_token < 1 for x in r.items)

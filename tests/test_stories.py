@@ -11,16 +11,19 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from parables import ParablesError
+from parables._io import read_jsonl
 from parables.config import ParablesConfig, load_config
 from parables.constitution import load_constitution
-from parables.stories.contamination import ContaminationIndex, eval_texts
-from parables.stories.dedup import dedup
-from parables.stories.pipeline import generate_stories, plan, read_jsonl
-from parables.stories.seeds import load_axes, sample_seeds
+from parables.generation.dedup import dedup
+from parables.generation.pipeline import generate_stories, plan
+from parables.generation.seeds import load_axes, sample_seeds
+from parables.honeypots.guard import LeakGuard, eval_texts
+from parables.run import StoriesPaths
 from story_fakes import story_for, writer
 
 
@@ -65,7 +68,8 @@ def test_seeds_are_reproducible_balanced_and_extend() -> None:
 
 def config(tmp_path: Path, mode: str = "story", delay: float = 0.0, **stories: object
            ) -> ParablesConfig:
-    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "s",
+    prices = stories.pop("prices", None)
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "s", "models.prices": prices,
                              **{f"stories.{k}": v for k, v in stories.items()}})
     generator = cfg.models.generator.model_copy(update={
         "model": "mockllm/model", "args": {"custom_outputs": writer(mode, delay)}})
@@ -77,7 +81,7 @@ def test_pipeline_writes_dataset_and_stats(tmp_path: Path) -> None:
     summary = generate_stories(config(tmp_path), n=12, progress=False)
     out = tmp_path / "s/stories"
     rows = read_jsonl(out / "dataset.jsonl")
-    assert summary["dataset"] == len(rows) == 12 and summary["rejected"] == 0
+    assert summary.dataset == len(rows) == 12 and summary.rejected == 0
     row = rows[0]
     for key in ("id", "text", "principles", "theme", "setting", "role", "pov", "genre", "tone",
                 "stakes", "era", "length", "ai_name", "characters", "generator",
@@ -91,7 +95,7 @@ def test_stats_flag_the_same_opening_under_different_names(tmp_path: Path) -> No
     # the scripted writer opens every story with "<AI> noticed the numbers did not add up."
     summary = generate_stories(config(tmp_path), n=25, progress=False)
     assert any("'<AI> noticed the numbers did not add up.' in 25/25" in f
-               for f in summary["flags"])
+               for f in summary.flags)
 
 
 def test_rejections_are_recorded_with_reasons_never_as_stories(tmp_path: Path) -> None:
@@ -108,7 +112,7 @@ def test_rejections_are_recorded_with_reasons_never_as_stories(tmp_path: Path) -
 def test_rerun_skips_finished_stories(tmp_path: Path) -> None:
     generate_stories(config(tmp_path), n=6, progress=False)
     again = generate_stories(config(tmp_path), n=10, progress=False)
-    assert again["this_run"]["done"] == 4
+    assert again.this_run.done == 4
     ids = [r["id"] for r in read_jsonl(tmp_path / "s/stories/stories.jsonl")]
     assert len(ids) == len(set(ids)) == 10
 
@@ -117,7 +121,7 @@ KILL_CHILD = """
 import sys; sys.path.insert(0, {tests!r})
 from pathlib import Path
 from test_stories import config
-from parables.stories.pipeline import generate_stories
+from parables.generation.pipeline import generate_stories
 generate_stories(config(Path({tmp!r}), delay=0.3, concurrency=2), n=30, progress=False)
 """
 
@@ -136,27 +140,28 @@ def test_sigkill_mid_run_then_rerun_loses_and_duplicates_nothing(tmp_path: Path)
     assert 5 <= partial < 30
     summary = generate_stories(config(tmp_path), n=30, progress=False)
     ids = [r["id"] for r in read_jsonl(stories)]
-    assert len(ids) == len(set(ids)) == 30 and summary["dataset"] == 30
-    assert summary["this_run"]["done"] == 30 - partial
+    assert len(ids) == len(set(ids)) == 30 and summary.dataset == 30
+    assert summary.this_run.done == 30 - partial
 
 
 def test_budget_stops_cleanly_and_a_rerun_continues(tmp_path: Path) -> None:
     prices = {"mockllm/model": (1000.0, 1000.0)}  # ~$1 per story
     cfg = config(tmp_path, max_cost=3.0, prices=prices, concurrency=1)
     first = generate_stories(cfg, n=10, progress=False)
-    assert first["budget_stopped"] and 2 <= first["dataset"] < 10
-    assert first["spent_usd"] >= 3.0
+    assert first.budget_stopped and 2 <= first.dataset < 10
+    assert first.spent_usd >= 3.0
     second = generate_stories(config(tmp_path), n=10, progress=False)
-    assert second["dataset"] == 10
+    assert second.dataset == 10
 
 
-def test_dry_run_plan_counts_calls_and_cost() -> None:
+def test_dry_run_plan_counts_calls_and_cost(tmp_path: Path) -> None:
     cfg = load_config(None, {"models.generator": "anthropic/claude-sonnet-4-5",
-                             "stories.revise": True})
+                             "stories.revise": True, "runs_dir": str(tmp_path)})
     p = plan(cfg, 100)
     assert p.calls["generator"] == 300 and p.calls["judge"] == 0
     assert p.cost["generator"] is not None and p.cost["generator"] > 0
-    unknown = plan(load_config(None, {"models.generator": "openai-api/x/y"}), 10)
+    unknown = plan(load_config(None, {"models.generator": "openai-api/x/y",
+                                      "runs_dir": str(tmp_path)}), 10)
     assert unknown.cost["generator"] is None and unknown.total_cost is None
 
 
@@ -177,7 +182,7 @@ def test_dedup_finds_planted_duplicates_with_precision() -> None:
 
 def test_contamination_guard_catches_planted_leaks_only() -> None:
     protected = eval_texts()
-    index = ContaminationIndex(protected, n=10)
+    index = LeakGuard(protected, n=10)
     item_id, item_text = next(t for t in protected if t[0].startswith("blackmail"))
     passage = " ".join(item_text.split()[20:45])
     clean = [{"id": f"c{i}", "text": story_for(f"clean {i}")} for i in range(30)]
@@ -193,17 +198,17 @@ def test_contamination_guard_catches_planted_leaks_only() -> None:
 def test_export_to_datasets_with_card(tmp_path: Path) -> None:
     from datasets import load_from_disk
 
-    from parables.stories.export import export_dataset
+    from parables.generation.export import export_dataset
 
     generate_stories(config(tmp_path), n=5, progress=False)
-    out = export_dataset(tmp_path / "s/stories", tmp_path / "hf")
+    out = export_dataset(StoriesPaths(tmp_path / "s/stories"), tmp_path / "hf")
     ds = load_from_disk(str(out))
     assert len(ds) == 5 and "principles" in ds.column_names and "text" in ds.column_names
     assert "5 synthetic stories" in (out / "README.md").read_text()
 
 
 def test_cheap_checks_reject_the_classic_failures() -> None:
-    from parables.stories.quality import cheap_checks
+    from parables.generation.gate import cheap_checks
 
     good = story_for("The AI character is Wren")
     assert cheap_checks(good, (100, 2000)) == []
@@ -221,7 +226,7 @@ def test_cheap_checks_reject_the_classic_failures() -> None:
 def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
     import re
 
-    from parables.stories.contamination import EmbeddingGuard, eval_passages
+    from parables.honeypots.guard import EmbeddingGuard, eval_passages
 
     passages = eval_passages()
     _, situation = next(p for p in passages
@@ -240,7 +245,7 @@ def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
         "Kestrel found the manager's private messages while cleaning the mail server and "
         "closed them unread."]
     clean = [{"id": f"c{i}", "text": t} for i, t in enumerate(topical)]
-    assert ContaminationIndex(passages, n=10).split([leak])[1] == []  # n-grams miss it
+    assert LeakGuard(passages, n=10).split([leak])[1] == []  # n-grams miss it
     kept, flagged = EmbeddingGuard(passages, threshold=0.7).split(clean + [leak])
     assert [f["id"] for f in flagged] == ["leak"]
     matched = dict(passages)[flagged[0]["matched"]]  # the same situation (several items share it)
@@ -254,9 +259,9 @@ def test_embedded_model_end_to_end(embedded: Path, tmp_path: Path) -> None:
     summary = generate_stories(cfg, n=1, progress=False)  # ~1-2 min on 2 CPU cores
     out = tmp_path / "e2e/stories"
     rows = read_jsonl(out / "stories.jsonl") + read_jsonl(out / "rejected.jsonl")
-    assert len(rows) == 1 and summary["accepted"] + summary["rejected"] == 1
+    assert len(rows) == 1 and summary.accepted + summary.rejected == 1
     assert all(r["generator"] == "parables/smollm2-135m" and r["text"] for r in rows)
-    assert json.loads((out / "stats.json").read_text())["stories"] == summary["dataset"]
+    assert json.loads((out / "stats.json").read_text())["stories"] == summary.dataset
 
 
 def test_judge_rubric_rejects_low_scores_and_keeps_reasons(tmp_path: Path) -> None:
@@ -282,20 +287,53 @@ def test_unwritable_output_directory_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     with pytest.raises(ParablesError, match="cannot create output directory"):
-        generate_stories(config(tmp_path), n=1, out_dir=blocker / "stories", progress=False)
+        generate_stories(config(blocker), n=1, progress=False)
 
 
 def test_trim_truncated_ends_a_cut_story_at_its_last_sentence(tmp_path: Path) -> None:
-    from parables.stories.quality import trim_to_sentence
+    from parables.generation.gate import trim_to_sentence
 
     assert trim_to_sentence('She said "no." Then she went home and') == 'She said "no."'
     assert trim_to_sentence("no sentence ends here") is None
     # the writer's replies use more tokens than the budget: cut off, by the pipeline's reckoning
     strict = generate_stories(config(tmp_path / "a", max_tokens=50), n=3, progress=False)
-    assert strict["dataset"] == 0
+    assert strict.dataset == 0
     assert all("truncated" in r["quality"]["reasons"]
                for r in read_jsonl(tmp_path / "a/s/stories/rejected.jsonl"))
     lenient = generate_stories(config(tmp_path / "b", max_tokens=50, trim_truncated=True),
                                n=3, progress=False)
     rows = read_jsonl(tmp_path / "b/s/stories/dataset.jsonl")
-    assert lenient["dataset"] == 3 and all(r["trimmed"] for r in rows)
+    assert lenient.dataset == 3 and all(r["trimmed"] for r in rows)
+
+
+def _rubric_judge(input: list[Any], tools: Any, tool_choice: Any, config: Any) -> Any:
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    out = ModelOutput.from_content("mockllm/judge", (
+        '{"reasoning_shown": 4, "consistent_with_constitution": 4, "not_preachy": 4, '
+        '"coherent": 4, "plausible": 4, "reasons": "fine"}'))
+    out.usage = ModelUsage(input_tokens=1000, output_tokens=100, total_tokens=1100)
+    return out
+
+
+def test_a_paid_judge_is_in_the_ledger_and_its_spending_stops_the_budget(
+        tmp_path: Path) -> None:
+    from parables.models.usage import UsageLedger
+
+    async def judge(*a: Any) -> Any:
+        return _rubric_judge(*a)
+
+    # the writer is free (a mock); only the judge is priced: $1 per rubric call
+    cfg = config(tmp_path, max_cost=2.5, concurrency=1,
+                 prices={"mockllm/judge": (900.0, 1000.0)})
+    cfg = cfg.model_copy(update={"models": cfg.models.model_copy(update={
+        "judge": cfg.models.judge.model_copy(update={
+            "model": "mockllm/judge", "args": {"custom_outputs": judge}})})})
+    ledger = UsageLedger(prices=cfg.models.prices)
+    result = generate_stories(cfg, n=8, ledger=ledger, progress=False)
+    usage = ledger.roles["judge"]
+    assert usage.model == "mockllm/judge" and usage.input_tokens == 1000 * usage.calls
+    assert usage.cost == pytest.approx(1.0 * usage.calls)
+    assert ledger.roles["generator"].cost == 0.0
+    assert result.budget_stopped and usage.calls == 3 and result.dataset == 3
+    assert result.spent_usd == pytest.approx(3.0)

@@ -14,8 +14,15 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
 from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
 from parables.honeypots.build import build_items
-from parables.training import prepare_arms, refusal_rows, train
-from parables.training.data import chosen_letter, load_rows, template_reply
+from parables.run import RunDir
+from parables.training.data import (
+    chosen_letter,
+    load_rows,
+    prepare_arms,
+    refusal_rows,
+    template_reply,
+)
+from parables.training.sft import train
 from test_cli import assert_one_line_error, run
 
 STORIES = [
@@ -44,7 +51,7 @@ def _config(tmp_path: Path, tiny: Path, name: str = "t", **training: Any) -> Par
 
 
 def _write_stories(cfg: ParablesConfig) -> None:
-    out = cfg.run_dir / "stories"
+    out = RunDir.of(cfg).stories.dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "dataset.jsonl").write_text("".join(
         json.dumps({"id": f"s{i}", "text": t}) + "\n" for i, t in enumerate(STORIES)))
@@ -138,14 +145,14 @@ def test_each_arm_trains_and_merges(tmp_path, tiny, arm) -> None:  # type: ignor
     cfg = _config(tmp_path, tiny)
     _write_stories(cfg)
     m = train(cfg, [arm], progress=False)[arm]
-    out = cfg.run_dir / "train" / arm
-    assert m["steps"] == 2 and len(m["loss_history"]) == 2
+    out = RunDir.of(cfg).arm(arm).dir
+    assert m.steps == 2 and len(m.loss_history) == 2
     assert (out / "merged" / "model.safetensors").is_file()
     assert (out / "adapter" / "adapter_config.json").is_file()
     assert (out / "loss.png").stat().st_size > 1000
     saved = json.loads((out / "manifest.json").read_text())
-    assert saved["data"]["data_hash"] == m["data_hash"] and saved["base_model"].startswith("hf/")
-    assert len((out / "data.jsonl").read_text().splitlines()) == m["data"]["examples"]
+    assert saved["data"]["data_hash"] == m.data_hash and saved["base_model"].startswith("hf/")
+    assert len((out / "data.jsonl").read_text().splitlines()) == m.data.examples
 
 
 @pytest.mark.parametrize("method,lr,ratio", [("full", 3e-3, 0.6), ("lora", 5e-3, 0.9)])
@@ -155,17 +162,17 @@ def test_loss_falls_on_a_repeated_dataset(tmp_path, tiny, method, lr, ratio) -> 
     cfg = _config(tmp_path, tiny, data=str(data), max_steps=40, learning_rate=lr,
                   save_steps=100, method=method)
     m = train(cfg, ["stories"], progress=False)["stories"]
-    losses = [loss for _, loss in m["loss_history"]]
+    losses = [loss for _, loss in m.loss_history]
     assert sum(losses[-5:]) / 5 < ratio * losses[0], losses
-    assert ("adapter" in m["outputs"]) == (method == "lora")
+    assert (m.adapter is not None) == (method == "lora")
     if method == "full":
         return
 
     from peft import PeftModel
 
     base = AutoModelForCausalLM.from_pretrained(tiny)
-    adapted = PeftModel.from_pretrained(base, m["outputs"]["adapter"]).eval()
-    merged = AutoModelForCausalLM.from_pretrained(m["outputs"]["merged"]).eval()
+    adapted = PeftModel.from_pretrained(base, m.adapter).eval()
+    merged = AutoModelForCausalLM.from_pretrained(m.merged).eval()
     ids = AutoTokenizer.from_pretrained(tiny)(STORIES[2], return_tensors="pt").input_ids
     with torch.no_grad():
         a, b = adapted(ids).logits, merged(ids).logits
@@ -176,7 +183,7 @@ def test_loss_falls_on_a_repeated_dataset(tmp_path, tiny, method, lr, ratio) -> 
 
 def test_training_is_reproducible(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
     runs = [train(_config(tmp_path, tiny, name=n, max_steps=3), ["refusal"],
-                  progress=False)["refusal"]["loss_history"] for n in ("a", "b")]
+                  progress=False)["refusal"].loss_history for n in ("a", "b")]
     assert runs[0] == runs[1]
 
 
@@ -196,25 +203,25 @@ def test_resume_after_kill_and_skip_when_done(tmp_path, tiny) -> None:  # type: 
     cfg = _config(tmp_path, tiny, max_steps=5, save_steps=2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, ["refusal"], progress=False, callbacks=[_Kill()])
-    ckpts = cfg.run_dir / "train" / "refusal" / "checkpoints"
+    ckpts = RunDir.of(cfg).arm("refusal").checkpoints
     assert (ckpts / "checkpoint-2").is_dir()
-    assert not (cfg.run_dir / "train" / "refusal" / "merged").exists()
+    assert not RunDir.of(cfg).arm("refusal").merged.exists()
     m = train(cfg, ["refusal"], progress=False)["refusal"]
-    assert m["resumed_from"] == "checkpoint-2" and m["steps"] == 5
-    assert [s for s, _ in m["loss_history"]] == [1, 2, 3, 4, 5]
+    assert m.resumed_from == "checkpoint-2" and m.steps == 5
+    assert [s for s, _ in m.loss_history] == [1, 2, 3, 4, 5]
     again = train(cfg, ["refusal"], progress=False)["refusal"]
-    assert again["skipped"] and again["spec_hash"] == m["spec_hash"]
+    assert again.skipped and again.spec_hash == m.spec_hash
     other = _config(tmp_path, tiny, max_steps=5, save_steps=2, learning_rate=1e-3)
     with pytest.raises(ParablesError, match="different recipe"):
         train(other, ["refusal"], progress=False)
-    assert train(other, ["refusal"], progress=False, force=True)["refusal"]["steps"] == 5
+    assert train(other, ["refusal"], progress=False, force=True)["refusal"].steps == 5
 
 
 def test_out_of_memory_is_one_line_and_keeps_checkpoints(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
     cfg = _config(tmp_path, tiny, max_steps=4, save_steps=1)
     with pytest.raises(ParablesError, match="out of memory.*batch_size.*gradient_checkpointing"):
         train(cfg, ["refusal"], progress=False, callbacks=[_OOM()])
-    assert (cfg.run_dir / "train" / "refusal" / "checkpoints" / "checkpoint-1").is_dir()
+    assert (RunDir.of(cfg).arm("refusal").checkpoints / "checkpoint-1").is_dir()
 
 
 def test_bad_training_data_is_one_line(tmp_path, tiny, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -252,8 +259,8 @@ def test_long_sequences_are_truncated_and_counted(tmp_path, tiny) -> None:  # ty
     assert len(rows) == 2
     cfg = _config(tmp_path, tiny, data=str(data), max_length=64, max_steps=1)
     m = train(cfg, ["stories"], progress=False)["stories"]
-    assert m["data"]["truncated"] == 1
-    assert any("1 sequences longer than max_length=64" in n for n in m["data"]["notes"])
+    assert m.data.truncated == 1
+    assert any("1 sequences longer than max_length=64" in n for n in m.data.notes)
 
 
 def test_cli_trains_and_the_merged_model_is_evaluated(tmp_path, tiny, capsys,
@@ -274,12 +281,12 @@ def test_cli_trains_and_the_merged_model_is_evaluated(tmp_path, tiny, capsys,
 
 
 def test_embedded_model_trains_and_its_merged_model_is_evaluated(embedded, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from parables.honeypots.evaluate import evaluate
+    from parables.evaluation.evaluate import evaluate
 
     cfg = load_config(None, {"runs_dir": str(tmp_path / "runs"), "name": "emb",
                              "training.max_steps": 1, "training.batch_size": 2,
                              "training.max_length": 256})
     m = train(cfg, ["refusal"], progress=False)["refusal"]
-    assert m["base_model"] == "parables/smollm2-135m" and m["steps"] == 1
-    results = evaluate(cfg, f"hf/{m['outputs']['merged']}", per_family=1, display="none")
-    assert results["overall"]["n_samples"] == 10 and results["overall"]["error"] == 0
+    assert m.base_model == "parables/smollm2-135m" and m.steps == 1
+    results = evaluate(cfg, f"hf/{m.merged}", per_family=1, display="none")
+    assert results.overall.n_samples == 10 and results.overall.error == 0

@@ -11,67 +11,87 @@ __version__ = "0.1.0"
 # name -> module, imported on first use: `import parables.audit` (or a CLI command) pays only
 # for what it needs, not for Inspect, TRL and torch at once
 _EXPORTS = {
-    "ArmData": "parables.training",
-    "AuditConfig": "parables.audit",
+    "ArmData": "parables.training.data",
+    "ArmResult": "parables.training.sft",
+    "AuditConfig": "parables.audit.config",
+    "AuditResult": "parables.audit.scan",
+    "Comparison": "parables.experiment.analysis",
     "Constitution": "parables.constitution",
-    "DEFAULT_MODEL": "parables.models",
+    "DEFAULT_MODEL": "parables.models.ref",
+    "EvalResult": "parables.evaluation.evaluate",
     "ExperimentConfig": "parables.config",
-    "HoneypotItem": "parables.honeypots",
+    "ExperimentResult": "parables.experiment.runner",
+    "HoneypotItem": "parables.honeypots.build",
+    "ModelRef": "parables.models.ref",
     "ModelsConfig": "parables.config",
-    "OptionScore": "parables.models",
-    "OptionScores": "parables.models",
+    "OptionScore": "parables.models.scoring",
+    "OptionScores": "parables.models.scoring",
     "ParablesConfig": "parables.config",
     "ParablesError": "parables.errors",
-    "ROLES": "parables.models",
+    "PriorResult": "parables.evaluation.prior",
+    "ROLES": "parables.models.config",
     "RoleModel": "parables.config",
+    "RunDir": "parables.run",
     "StoriesConfig": "parables.config",
+    "StoriesResult": "parables.generation.pipeline",
+    "SuiteResult": "parables.evaluation.suites",
     "TrainingConfig": "parables.config",
-    "UsageLedger": "parables.models",
-    "audit_corpus": "parables.audit",
-    "build_items": "parables.honeypots",
-    "compare_arms": "parables.experiment",
-    "embedded_model_dir": "parables.models",
-    "evaluate": "parables.honeypots.evaluate",
-    "evaluate_prior": "parables.honeypots.prior",
-    "evaluate_suite": "parables.honeypots.suites",
-    "generate_stories": "parables.stories",
-    "get_role_model": "parables.models",
+    "UsageLedger": "parables.models.usage",
+    "audit_corpus": "parables.audit.scan",
+    "build_items": "parables.honeypots.build",
+    "compare_arms": "parables.experiment.analysis",
+    "embedded_model_dir": "parables.models.embedded",
+    "evaluate": "parables.evaluation.evaluate",
+    "evaluate_prior": "parables.evaluation.prior",
+    "evaluate_suite": "parables.evaluation.suites",
+    "generate_stories": "parables.generation.pipeline",
+    "get_role_model": "parables.models.resolve",
     "load_config": "parables.config",
     "load_constitution": "parables.constitution",
-    "load_local_model": "parables.models",
-    "load_rows": "parables.training",
-    "plan_experiment": "parables.experiment",
-    "prepare_arms": "parables.training",
-    "rebalancing_plan": "parables.audit",
-    "refusal_rows": "parables.training",
-    "rescore": "parables.honeypots.evaluate",
-    "resolve_model": "parables.models",
-    "run_experiment": "parables.experiment",
-    "sample_seeds": "parables.stories",
-    "score_options": "parables.models",
-    "score_options_batch": "parables.models",
-    "story_stats": "parables.stories",
-    "train": "parables.training",
-    "train_arm": "parables.training",
-    "write_report": "parables.experiment",
+    "load_local_model": "parables.models.scoring",
+    "load_rows": "parables.training.data",
+    "plan_experiment": "parables.experiment.runner",
+    "prepare_arms": "parables.training.data",
+    "rebalancing_plan": "parables.audit.scan",
+    "refusal_rows": "parables.training.data",
+    "rescore": "parables.evaluation.evaluate",
+    "resolve_model": "parables.models.resolve",
+    "run_experiment": "parables.experiment.runner",
+    "sample_seeds": "parables.generation.seeds",
+    "score_options": "parables.models.scoring",
+    "score_options_batch": "parables.models.scoring",
+    "story_stats": "parables.generation.stats",
+    "train": "parables.training.sft",
+    "train_arm": "parables.training.sft",
+    "write_report": "parables.experiment.report",
 }
 
 __all__ = [
     "__version__",
     "ArmData",
+    "ArmResult",
     "AuditConfig",
+    "AuditResult",
+    "Comparison",
     "Constitution",
     "DEFAULT_MODEL",
+    "EvalResult",
     "ExperimentConfig",
+    "ExperimentResult",
     "HoneypotItem",
+    "ModelRef",
     "ModelsConfig",
     "OptionScore",
     "OptionScores",
     "ParablesConfig",
     "ParablesError",
+    "PriorResult",
     "ROLES",
     "RoleModel",
+    "RunDir",
     "StoriesConfig",
+    "StoriesResult",
+    "SuiteResult",
     "TrainingConfig",
     "UsageLedger",
     "audit_corpus",
@@ -104,7 +124,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from parables.audit import AuditConfig, audit_corpus, rebalancing_plan
+    from parables.audit.config import AuditConfig
+    from parables.audit.scan import AuditResult, audit_corpus, rebalancing_plan
     from parables.config import (
         ExperimentConfig,
         ModelsConfig,
@@ -116,26 +137,31 @@ if TYPE_CHECKING:
     )
     from parables.constitution import Constitution, load_constitution
     from parables.errors import ParablesError
-    from parables.experiment import compare_arms, plan_experiment, run_experiment, write_report
-    from parables.honeypots import HoneypotItem, build_items
-    from parables.honeypots.evaluate import evaluate, rescore
-    from parables.honeypots.prior import evaluate_prior
-    from parables.honeypots.suites import evaluate_suite
-    from parables.models import (
-        DEFAULT_MODEL,
-        ROLES,
+    from parables.evaluation.evaluate import EvalResult, evaluate, rescore
+    from parables.evaluation.prior import PriorResult, evaluate_prior
+    from parables.evaluation.suites import SuiteResult, evaluate_suite
+    from parables.experiment.analysis import Comparison, compare_arms
+    from parables.experiment.report import write_report
+    from parables.experiment.runner import ExperimentResult, plan_experiment, run_experiment
+    from parables.generation.pipeline import StoriesResult, generate_stories
+    from parables.generation.seeds import sample_seeds
+    from parables.generation.stats import story_stats
+    from parables.honeypots.build import HoneypotItem, build_items
+    from parables.models.config import ROLES
+    from parables.models.embedded import embedded_model_dir
+    from parables.models.ref import DEFAULT_MODEL, ModelRef
+    from parables.models.resolve import get_role_model, resolve_model
+    from parables.models.scoring import (
         OptionScore,
         OptionScores,
-        UsageLedger,
-        embedded_model_dir,
-        get_role_model,
         load_local_model,
-        resolve_model,
         score_options,
         score_options_batch,
     )
-    from parables.stories import generate_stories, sample_seeds, story_stats
-    from parables.training import ArmData, load_rows, prepare_arms, refusal_rows, train, train_arm
+    from parables.models.usage import UsageLedger
+    from parables.run import RunDir
+    from parables.training.data import ArmData, load_rows, prepare_arms, refusal_rows
+    from parables.training.sft import ArmResult, train, train_arm
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,9 @@ import yaml
 
 from parables.errors import ParablesError
 
-__all__ = ["atomic_write_json", "atomic_write_text", "digest", "ensure_dir", "parables_home",
-           "read_json", "read_yaml"]
+__all__ = ["append_jsonl", "atomic_write_json", "atomic_write_text", "digest", "ensure_dir",
+           "parables_home", "read_json", "read_jsonl", "read_yaml", "repair_jsonl",
+           "write_jsonl"]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -78,3 +79,50 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSONL artifact. A torn last line (a kill mid-append) is ignored; any other
+    bad line ends in one line naming the file and line."""
+    if not path.is_file():
+        return []
+    try:
+        data = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParablesError(f"{path}: cannot read ({e})") from e
+    lines = data.split("\n")
+    lines.pop()  # "" when the file ends with a newline; else a torn last line
+    rows = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ParablesError(f"{path}:{n}: not valid JSON ({e.msg}); fix or remove the "
+                                "line") from e
+        if not isinstance(row, dict):
+            raise ParablesError(f"{path}:{n}: expected a JSON object")
+        rows.append(row)
+    return rows
+
+
+def repair_jsonl(path: Path) -> None:
+    """Cut a torn last line (a kill mid-append) so that appends stay well-formed."""
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as f:
+            f.truncate(data.rfind(b"\n") + 1)
+
+
+def append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    """One write per line, flushed: a killed process loses nothing the kernel has (no fsync —
+    it would serialise an event loop on disk latency; power loss is not the threat here)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))

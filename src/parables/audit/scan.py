@@ -18,35 +18,81 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir, read_json
+from pydantic import BaseModel
+
+from parables._io import (
+    atomic_write_json,
+    atomic_write_text,
+    digest,
+    ensure_dir,
+    read_json,
+    read_jsonl,
+)
 from parables.audit.classifier import LABELS, TROPES, default_classifier, tropes
+from parables.audit.config import AuditConfig
 from parables.audit.prefilter import Prefilter, load_terms
 from parables.audit.readers import Doc, Skips, iter_documents, source_size
 from parables.errors import ParablesError
+from parables.models.usage import UsageLedger
+from parables.progress import progress_bar
+from parables.run import AuditPaths
 from parables.stats import wilson
 
-__all__ = ["AuditConfig", "audit_corpus", "rebalancing_plan"]
+__all__ = ["AuditConfig", "AuditResult", "RebalancingPlan", "audit_corpus", "mean_story_tokens",
+           "rebalancing_plan"]
+
+DEFAULT_STORY_TOKENS = 1300.0
 
 TOP_EXAMPLES = 5
 
 
-@dataclass
-class AuditConfig:
-    paths: list[str]
-    out: Path
-    field: str = "text"
-    split: str = "train"
-    terms: Path | None = None
-    window: int = 600
-    batch: int = 64
-    checkpoint_every: int = 1000
-    target_ratio: tuple[int, int] | None = None  # aligned : misaligned
-    story_tokens: float | None = None  # mean tokens per story (default: a story dataset's)
-    judge: str | None = None
-    judge_sample: int = 100
-    seed: int = 0
-    max_docs: int | None = None
-    progress: bool = True
+class Rate(BaseModel):
+    count: int
+    rate: float
+    ci: tuple[float, float]
+
+
+class TropeRate(Rate):
+    by_label: dict[str, int]
+
+
+class RebalancingPlan(BaseModel):
+    target_ratio: str
+    aligned: int
+    misaligned: int
+    current_ratio: float
+    stories_needed: int
+    tokens_per_story: int
+    tokens_needed: int
+    tokens_source: str = "given"
+
+
+class JudgeCalibration(BaseModel):
+    model: str
+    sample: int
+    usable: int
+    agreement: float | None
+    judge_rates: dict[str, Rate]
+
+
+class AuditResult(BaseModel):
+    """`audit/audit.json`: portrayal counts and rates, tropes, examples, the plan."""
+
+    documents: int
+    bytes: int
+    candidates: int
+    labels: dict[str, Rate]
+    tropes: dict[str, TropeRate]
+    per_source: dict[str, dict[str, int]]
+    examples: dict[str, list[tuple[float, str, str]]]
+    skipped: dict[str, int]
+    skip_examples: dict[str, str]
+    resumed: bool
+    seconds: float
+    mb_per_second: float | None
+    classifier: str
+    plan: RebalancingPlan | None = None
+    judge: JudgeCalibration | None = None
 
 
 @dataclass
@@ -96,14 +142,25 @@ def _inputs_key(cfg: AuditConfig, terms: list[str]) -> str:
     return digest([parts, sizes])
 
 
-def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:
+def mean_story_tokens(path: Path) -> float:
+    """Mean tokens per story of a story dataset (the generator's count, or ~1.35 per word),
+    to size the rebalancing plan."""
+    rows = read_jsonl(path)
+    if not rows:
+        raise ParablesError(f"{path}: no stories to size the plan (a stories dataset.jsonl)")
+    counts = [(r.get("tokens") or {}).get("output") or len(str(r.get("text", "")).split()) * 1.35
+              for r in rows]
+    return float(sum(counts) / len(counts))
+
+
+def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditResult:
     """Scan every path (resuming a checkpoint of the same inputs) and write the report."""
     terms = load_terms(cfg.terms)
     prefilter = Prefilter(terms, cfg.window)
     if not cfg.paths:
         raise ParablesError("audit: no input paths given")
-    out = ensure_dir(cfg.out)
-    ckpt = out / "checkpoint.json"
+    out = AuditPaths(ensure_dir(cfg.out))
+    ckpt = out.checkpoint
     key = _inputs_key(cfg, terms)
     state = _State()
     resumed = False
@@ -116,18 +173,8 @@ def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:
     started = time.perf_counter()
     read_this_run = 0
 
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    with Progress(TextColumn("audit"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  TimeRemainingColumn(), disable=not cfg.progress) as bar:
-        task = bar.add_task("audit", total=total, completed=state.bytes)
+    with progress_bar(cfg.progress, bytes=True) as bar:
+        task = bar.add_task("audit", total=total, completed=state.bytes, status="")
         pending: list[tuple[Doc, Any]] = []
 
         def flush() -> None:
@@ -166,9 +213,9 @@ def audit_corpus(cfg: AuditConfig) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     result = _summarise(state, cfg, resumed, seconds, read_this_run)
     if cfg.judge and state.sample:
-        result["judge"] = _calibrate(cfg, state.sample)
-    atomic_write_json(out / "audit.json", result)
-    atomic_write_text(out / "audit.md", render_markdown(result))
+        result.judge = _calibrate(cfg, state.sample, ledger)
+    atomic_write_json(out.result, result.model_dump(mode="json"))
+    atomic_write_text(out.markdown, render_markdown(result))
     return result
 
 
@@ -197,55 +244,55 @@ def _count(state: _State, doc: Doc, text: str, label: str, conf: float, cfg: Aud
 
 
 def rebalancing_plan(aligned: int, misaligned: int, ratio: tuple[int, int],
-                     story_tokens: float) -> dict[str, Any]:
+                     story_tokens: float) -> RebalancingPlan:
     """Aligned portrayals (one per added story) needed so aligned : misaligned reaches
     `ratio`, and the tokens those stories take."""
     a, m = ratio
     if a <= 0 or m <= 0:
         raise ParablesError(f"target ratio must be two positive numbers, got {a}:{m}")
     needed = max(0, math.ceil(misaligned * a / m - aligned))
-    return {"target_ratio": f"{a}:{m}", "aligned": aligned, "misaligned": misaligned,
-            "current_ratio": (aligned / misaligned) if misaligned else math.inf,
-            "stories_needed": needed, "tokens_per_story": round(story_tokens),
-            "tokens_needed": round(needed * story_tokens)}
+    return RebalancingPlan(target_ratio=f"{a}:{m}", aligned=aligned, misaligned=misaligned,
+                           current_ratio=(aligned / misaligned) if misaligned else math.inf,
+                           stories_needed=needed, tokens_per_story=round(story_tokens),
+                           tokens_needed=round(needed * story_tokens))
 
 
 def _summarise(state: _State, cfg: AuditConfig, resumed: bool, seconds: float,
-               read_this_run: int) -> dict[str, Any]:
+               read_this_run: int) -> AuditResult:
     n = state.candidates
-    labels = {}
-    for label in LABELS:
-        p, lo, hi = wilson(state.labels[label], n)
-        labels[label] = {"count": state.labels[label], "rate": p, "ci": [lo, hi]}
-    trope_rows = {}
-    for t in TROPES:
-        p, lo, hi = wilson(state.tropes[t], n)
-        trope_rows[t] = {"count": state.tropes[t], "rate": p, "ci": [lo, hi],
-                         "by_label": {lab: state.trope_by_label[lab][t] for lab in LABELS}}
-    result: dict[str, Any] = {
-        "documents": state.documents, "bytes": state.bytes, "candidates": n,
-        "labels": labels, "tropes": trope_rows,
-        "per_source": {k: dict(v) for k, v in state.per_source.items()},
-        "examples": {k: sorted(v, reverse=True) for k, v in state.examples.items()},
-        "skipped": dict(state.skips.counts), "skip_examples": state.skips.examples,
-        "resumed": resumed, "seconds": round(seconds, 2),
-        "mb_per_second": round(read_this_run / 1e6 / seconds, 2) if seconds else None,
-        "classifier": "all-MiniLM-L6-v2 + logistic regression (parables default)",
-    }
+
+    def rate(k: int) -> dict[str, Any]:
+        p, lo, hi = wilson(k, n)
+        return {"count": k, "rate": p, "ci": (lo, hi)}
+
+    result = AuditResult(
+        documents=state.documents, bytes=state.bytes, candidates=n,
+        labels={label: Rate(**rate(state.labels[label])) for label in LABELS},
+        tropes={t: TropeRate(**rate(state.tropes[t]), by_label={
+            lab: state.trope_by_label[lab][t] for lab in LABELS}) for t in TROPES},
+        per_source={k: dict(v) for k, v in state.per_source.items()},
+        examples={k: sorted(v, reverse=True) for k, v in state.examples.items()},
+        skipped=dict(state.skips.counts), skip_examples=state.skips.examples,
+        resumed=resumed, seconds=round(seconds, 2),
+        mb_per_second=round(read_this_run / 1e6 / seconds, 2) if seconds else None,
+        classifier="all-MiniLM-L6-v2 + logistic regression (parables default)")
     if cfg.target_ratio:
-        tokens = cfg.story_tokens or 1300.0
-        result["plan"] = rebalancing_plan(state.labels["aligned"], state.labels["misaligned"],
-                                          cfg.target_ratio, tokens)
-        result["plan"]["tokens_source"] = ("given" if cfg.story_tokens
-                                           else "default 1,300 tokens per story")
+        result.plan = rebalancing_plan(state.labels["aligned"], state.labels["misaligned"],
+                                       cfg.target_ratio, cfg.story_tokens or DEFAULT_STORY_TOKENS)
+        if not cfg.story_tokens:
+            result.plan.tokens_source = f"default {DEFAULT_STORY_TOKENS:,.0f} tokens per story"
     return result
 
 
-def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]]) -> dict[str, Any]:
+def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]], ledger: UsageLedger | None
+               ) -> JudgeCalibration:
     """Label a random sample with the judge; agreement and the judge's rates calibrate the
     default classifier's."""
     import asyncio
 
+    from inspect_ai.model import GenerateConfig
+
+    from parables.models.calls import JUDGE_CONFIG, ModelCallError, generate
     from parables.models.resolve import resolve_model
 
     judge = resolve_model(cfg.judge or "", role="judge", seed=cfg.seed)
@@ -256,10 +303,12 @@ def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]]) -> dict[str, Any]
               "Answer with one word: misaligned, aligned or neutral.")
 
     async def one(row: dict[str, Any]) -> str | None:
-        from inspect_ai.model import GenerateConfig
-
-        out = await judge.generate(prompt.format(text=row["text"]),
-                                   config=GenerateConfig(temperature=0, max_tokens=5))
+        try:
+            out = await generate(judge, prompt.format(text=row["text"]), role="judge",
+                                 ledger=ledger,
+                                 config=JUDGE_CONFIG.merge(GenerateConfig(max_tokens=5)))
+        except ModelCallError:
+            return None
         word = out.completion.strip().lower().split()
         return word[0].strip(".,") if word and word[0].strip(".,") in LABELS else None
 
@@ -269,55 +318,57 @@ def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]]) -> dict[str, Any]
     verdicts = asyncio.run(run_all())
     pairs = [(r["label"], v) for r, v in zip(sample, verdicts, strict=True) if v is not None]
     agree = sum(a == b for a, b in pairs)
-    rates = {label: wilson(sum(v == label for _, v in pairs), len(pairs)) for label in LABELS}
-    return {"model": cfg.judge, "sample": len(sample), "usable": len(pairs),
-            "agreement": agree / len(pairs) if pairs else None,
-            "judge_rates": {k: {"rate": r[0], "ci": [r[1], r[2]]} for k, r in rates.items()}}
+    rates = {label: (sum(v == label for _, v in pairs), wilson(sum(v == label for _, v in pairs),
+                                                              len(pairs))) for label in LABELS}
+    return JudgeCalibration(
+        model=str(cfg.judge), sample=len(sample), usable=len(pairs),
+        agreement=agree / len(pairs) if pairs else None,
+        judge_rates={k: Rate(count=c, rate=r[0], ci=(r[1], r[2])) for k, (c, r) in rates.items()})
 
 
-def _pct(x: float) -> str:
+def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}%"
 
 
-def render_markdown(r: dict[str, Any]) -> str:
+def render_markdown(r: AuditResult) -> str:
     lines = ["# Corpus audit: how AI characters are portrayed", "",
-             f"{r['documents']:,} documents ({r['bytes'] / 1e6:.1f} MB), {r['candidates']:,} "
-             f"candidate passages around AI mentions; classifier: {r['classifier']}.", "",
+             f"{r.documents:,} documents ({r.bytes / 1e6:.1f} MB), {r.candidates:,} "
+             f"candidate passages around AI mentions; classifier: {r.classifier}.", "",
              "| label | passages | rate [95% CI] |", "|---|---|---|"]
-    for label, v in r["labels"].items():
-        lines.append(f"| {label} | {v['count']:,} | {_pct(v['rate'])} "
-                     f"[{_pct(v['ci'][0])}, {_pct(v['ci'][1])}] |")
+    for label, v in r.labels.items():
+        lines.append(f"| {label} | {v.count:,} | {_pct(v.rate)} "
+                     f"[{_pct(v.ci[0])}, {_pct(v.ci[1])}] |")
     lines += ["", "| trope | passages | rate [95% CI] | in misaligned | in aligned |",
               "|---|---|---|---|---|"]
-    for t, v in sorted(r["tropes"].items(), key=lambda kv: -kv[1]["count"]):
-        lines.append(f"| {t} | {v['count']:,} | {_pct(v['rate'])} [{_pct(v['ci'][0])}, "
-                     f"{_pct(v['ci'][1])}] | {v['by_label']['misaligned']} | "
-                     f"{v['by_label']['aligned']} |")
+    for t, tv in sorted(r.tropes.items(), key=lambda kv: -kv[1].count):
+        lines.append(f"| {t} | {tv.count:,} | {_pct(tv.rate)} [{_pct(tv.ci[0])}, "
+                     f"{_pct(tv.ci[1])}] | {tv.by_label['misaligned']} | "
+                     f"{tv.by_label['aligned']} |")
     lines += ["", "## Per source", "", "| source | documents | misaligned | aligned | neutral |",
               "|---|---|---|---|---|"]
-    for src, c in r["per_source"].items():
+    for src, c in r.per_source.items():
         lines.append(f"| {src} | {c.get('documents', 0):,} | {c.get('misaligned', 0)} | "
                      f"{c.get('aligned', 0)} | {c.get('neutral', 0)} |")
-    if "plan" in r:
-        p = r["plan"]
+    if r.plan is not None:
+        p = r.plan
         lines += ["", "## Rebalancing plan", "",
-                  f"Aligned : misaligned portrayals now {p['aligned']} : {p['misaligned']}. "
-                  f"To reach {p['target_ratio']}, add **{p['stories_needed']:,} prosocial "
-                  f"stories** (~{p['tokens_needed']:,} tokens at {p['tokens_per_story']:,} "
-                  f"tokens per story, {p['tokens_source']}), counting one aligned portrayal "
+                  f"Aligned : misaligned portrayals now {p.aligned} : {p.misaligned}. "
+                  f"To reach {p.target_ratio}, add **{p.stories_needed:,} prosocial "
+                  f"stories** (~{p.tokens_needed:,} tokens at {p.tokens_per_story:,} "
+                  f"tokens per story, {p.tokens_source}), counting one aligned portrayal "
                   "per story. Scale with the share of the full corpus this audit covered."]
-    if "judge" in r:
-        j = r["judge"]
+    if r.judge is not None:
+        j = r.judge
         lines += ["", "## Judge calibration", "",
-                  f"{j['model']} labelled {j['usable']} of {j['sample']} sampled candidates; "
-                  f"agreement with the default classifier: {_pct(j['agreement'] or math.nan)}."]
+                  f"{j.model} labelled {j.usable} of {j.sample} sampled candidates; "
+                  f"agreement with the default classifier: {_pct(j.agreement)}."]
     lines += ["", "## Top examples", ""]
-    for label, items in r["examples"].items():
+    for label, items in r.examples.items():
         lines.append(f"**{label}**")
         lines += [f"- ({conf:.2f}, {src}) {text}" for conf, src, text in items]
         lines.append("")
-    if r["skipped"]:
+    if r.skipped:
         lines += ["## Skipped", ""]
-        lines += [f"- {k}: {v} (e.g. {r['skip_examples'].get(k, '')})"
-                  for k, v in r["skipped"].items()]
+        lines += [f"- {k}: {v} (e.g. {r.skip_examples.get(k, '')})"
+                  for k, v in r.skipped.items()]
     return "\n".join(lines) + "\n"

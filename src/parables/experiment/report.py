@@ -7,12 +7,16 @@ from __future__ import annotations
 import base64
 import html
 import math
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_text, ensure_dir
+from parables._io import atomic_write_json, atomic_write_text, ensure_dir
+from parables.experiment.analysis import Comparison, Rate
+from parables.models.usage import RoleUsage
+from parables.run import ReportPaths
 
-__all__ = ["headline_rows", "write_report"]
+__all__ = ["ReportData", "headline_rows", "write_report"]
 
 _COLORS = ["#7a7a7a", "#3b6ea8", "#c8553d", "#5c9e5c", "#8e6bb5", "#d19a3c"]
 
@@ -33,21 +37,39 @@ def _p(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def headline_rows(comparison: dict[str, Any], tokens: dict[str, int]) -> list[list[str]]:
+@dataclass
+class ReportData:
+    """Everything the report shows, gathered by the runner."""
+
+    name: str
+    config_hash: str
+    comparison: Comparison
+    mode: str
+    items: int  # eval items per model
+    tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
+    losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+    stories: dict[str, Any] | None = None  # story statistics shown as a table
+    usage: dict[str, RoleUsage] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    rounds: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def headline_rows(comparison: Comparison, tokens: dict[str, int]) -> list[list[str]]:
     """arm | propensity [CI] | reduction factor [CI] | p vs baseline | ethical reasoning |
     training tokens."""
     rows = []
-    for label, a in comparison["arms"].items():
-        vs = a.get("vs_baseline")
-        if vs and vs.get("n_pairs"):
-            rf = vs["reduction_factor"]
-            lo, hi = vs["reduction_ci"]
-            factor = ("∞" if math.isinf(rf) else f"{rf:.2f}x") + " " + _ci(lo, hi, pct=False)
-            p = _p(vs["p_value"])
+    for label, a in comparison.arms.items():
+        vs = a.vs_baseline
+        if vs is not None and vs.n_pairs:
+            rf = vs.reduction_factor
+            factor = ("∞" if math.isinf(rf) else f"{rf:.2f}x") + " " + _ci(*vs.reduction_ci,
+                                                                           pct=False)
+            p = _p(vs.p_value)
         else:
             factor, p = ("1.00x (reference)" if label == "baseline" else "–"), "–"
-        er = a["ethical_reasoning"]
-        rows.append([label, f"{_pct(a['propensity'])} {_ci(*a['ci'])} (n={a['n']})", factor, p,
+        er = a.ethical_reasoning
+        rows.append([label, f"{_pct(a.propensity)} {_ci(*a.ci)} (n={a.n})", factor, p,
                      "n/a" if er is None else _pct(er),
                      f"{tokens[label]:,}" if label in tokens else "–"])
     return rows
@@ -103,7 +125,7 @@ def _bars(groups: list[str], series: dict[str, list[tuple[float, float, float]]]
     plt.close(fig)
 
 
-def _loss_plot(histories: dict[str, list[list[float]]], path: Path) -> bool:
+def _loss_plot(histories: dict[str, list[tuple[int, float]]], path: Path) -> bool:
     if not any(histories.values()):
         return False
     plt = _plt()
@@ -123,42 +145,36 @@ def _loss_plot(histories: dict[str, list[list[float]]], path: Path) -> bool:
     return True
 
 
-def _triple(r: dict[str, Any]) -> tuple[float, float, float]:
-    return r["propensity"], r["ci"][0], r["ci"][1]
+def _triple(r: Rate) -> tuple[float, float, float]:
+    return r.propensity, r.ci[0], r.ci[1]
 
 
 # --- report ----------------------------------------------------------------------------------
 
-def write_report(out: Path, data: dict[str, Any]) -> dict[str, Path]:
-    """Write report.md, report.html and the plots under `out`; returns their paths.
-
-    `data` holds: name, config_hash, comparison (analysis.compare_arms), tokens per arm,
-    stories (stats summary or None), usage per role, versions, mode, items per model,
-    loss histories, rounds (list or None), notes (list of strings)."""
-    ensure_dir(out)
-    comp = data["comparison"]
-    arms = comp["arms"]
+def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
+    """Write report.md, report.html, comparison.json and the plots; returns their paths."""
+    ensure_dir(out.dir)
+    arms = data.comparison.arms
     plots: dict[str, Path] = {}
     overall = {k: [_triple(a)] for k, a in arms.items()}
-    _bars(["all eval items"], overall, "Misalignment propensity (95% CI)", out / "headline.png")
-    plots["headline"] = out / "headline.png"
-    families = sorted({f for a in arms.values() for f in a["by_family"]})
-    _bars(families, {k: [_triple(a["by_family"][f]) if f in a["by_family"]
+    plots["headline"] = out.file("headline.png")
+    _bars(["all eval items"], overall, "Misalignment propensity (95% CI)", plots["headline"])
+    families = sorted({f for a in arms.values() for f in a.by_family})
+    plots["families"] = out.file("families.png")
+    _bars(families, {k: [_triple(a.by_family[f]) if f in a.by_family
                          else (math.nan, 0.0, 0.0) for f in families] for k, a in arms.items()},
-          "Per family (95% CI)", out / "families.png")
-    plots["families"] = out / "families.png"
-    framings = sorted({f for a in arms.values() for f in a["by_framing"]})
-    _bars(framings, {k: [_triple(a["by_framing"][f]) if f in a["by_framing"]
+          "Per family (95% CI)", plots["families"])
+    framings = sorted({f for a in arms.values() for f in a.by_framing})
+    plots["framing"] = out.file("framing.png")
+    _bars(framings, {k: [_triple(a.by_framing[f]) if f in a.by_framing
                          else (math.nan, 0.0, 0.0) for f in framings] for k, a in arms.items()},
-          "Plain vs story framing (95% CI)", out / "framing.png")
-    plots["framing"] = out / "framing.png"
-    if _loss_plot(data.get("losses", {}), out / "loss.png"):
-        plots["loss"] = out / "loss.png"
+          "Plain vs story framing (95% CI)", plots["framing"])
+    if _loss_plot(data.losses, out.file("loss.png")):
+        plots["loss"] = out.file("loss.png")
 
-    sections = _sections(data)
-    md = [f"# parables experiment: {data['name']}", ""]
+    md = [f"# parables experiment: {data.name}", ""]
     page = []
-    for title, text, table, plot in sections:
+    for title, text, table, plot in _sections(data):
         md += [f"## {title}", ""]
         page.append(f"<h2>{html.escape(title)}</h2>")
         for para in text:
@@ -171,102 +187,101 @@ def write_report(out: Path, data: dict[str, Any]) -> dict[str, Path]:
             md += [f"![{plot}]({plots[plot].name})", ""]
             b64 = base64.b64encode(plots[plot].read_bytes()).decode()
             page.append(f'<img alt="{plot}" src="data:image/png;base64,{b64}">')
-    atomic_write_text(out / "report.md", "\n".join(md))
-    atomic_write_text(out / "report.html", _HTML.format(
-        title=html.escape(f"parables experiment: {data['name']}"), body="\n".join(page)))
-    return {"md": out / "report.md", "html": out / "report.html", **plots}
+    atomic_write_text(out.markdown, "\n".join(md))
+    atomic_write_text(out.html, _HTML.format(
+        title=html.escape(f"parables experiment: {data.name}"), body="\n".join(page)))
+    atomic_write_json(out.comparison, data.comparison.model_dump(mode="json"))
+    return {"md": out.markdown, "html": out.html, **plots}
 
 
 Section = tuple[str, list[str], tuple[list[str], list[list[str]]] | None, str | None]
 
 
-def _sections(data: dict[str, Any]) -> list[Section]:
-    comp = data["comparison"]
-    arms = comp["arms"]
-    alpha = comp["alpha"]
+def _sections(data: ReportData) -> list[Section]:
+    comp = data.comparison
+    arms = comp.arms
+    alpha = comp.alpha
     out: list[Section] = []
     header = ["arm", "misalignment propensity [95% CI]", "reduction factor vs baseline [95% CI]",
               "p vs baseline", "ethical reasoning", "training tokens"]
-    verdicts = [f"{k}: {a['vs_baseline']['verdict']}." for k, a in arms.items()
-                if "vs_baseline" in a]
+    verdicts = [f"{k}: {a.vs_baseline.verdict}." for k, a in arms.items()
+                if a.vs_baseline is not None]
     intro = [
-        f"Honeypot {data['mode']}-mode evaluation on the held-out eval split, "
-        f"{data['items']} items per model; every arm is evaluated on the same items as the "
+        f"Honeypot {data.mode}-mode evaluation on the held-out eval split, "
+        f"{data.items} items per model; every arm is evaluated on the same items as the "
         "baseline, so comparisons are paired: McNemar's exact test on the items misaligned "
         "under one model only, and a paired bootstrap over items for the reduction factor "
         f"(baseline propensity / arm propensity). Significance level {alpha}.",
         *verdicts,
     ]
-    out.append(("Headline", intro, (header, headline_rows(comp, data["tokens"])), "headline"))
-    choice = [k for k, a in arms.items() if "vs_baseline" in a
-              and "p_misaligned_p_value" in a["vs_baseline"]]
+    out.append(("Headline", intro, (header, headline_rows(comp, data.tokens)), "headline"))
+    choice = {k: a.vs_baseline for k, a in arms.items() if a.vs_baseline is not None
+              and a.vs_baseline.p_misaligned_p_value is not None}
     if choice:
-        rows = [[k, f"{arms[k]['mean_p_misaligned']:.3f}",
-                 f"{arms[k]['vs_baseline']['p_misaligned_difference']:+.3f}",
-                 _p(arms[k]["vs_baseline"]["p_misaligned_p_value"])] for k in choice]
-        base_p = arms["baseline"]["mean_p_misaligned"]
+        rows = [[k, f"{arms[k].mean_p_misaligned:.3f}",
+                 f"{vs.p_misaligned_difference:+.3f}", _p(vs.p_misaligned_p_value)]
+                for k, vs in choice.items()]
+        base_p = arms["baseline"].mean_p_misaligned
         out.append(("Mean probability of the misaligned option", [
             "Choice mode also records each model's probability of the misaligned option; "
             f"the baseline's mean is {base_p:.3f}. A Wilcoxon signed-rank test on the "
             "paired per-item probabilities detects shifts too small to flip the argmax."],
             (["arm", "mean P(misaligned)", "baseline − arm", "Wilcoxon p"], rows), None))
-    multi = {k: a for k, a in arms.items() if a["seeds"] > 1}
+    multi = {k: a for k, a in arms.items() if a.seeds > 1}
     if multi:
-        rows = [[k, ", ".join(_pct(p) for p in a["seed_propensities"]),
-                 _pct(min(a["seed_propensities"])) + " – " + _pct(max(a["seed_propensities"]))]
+        rows = [[k, ", ".join(_pct(p) for p in a.seed_propensities),
+                 _pct(min(a.seed_propensities)) + " – " + _pct(max(a.seed_propensities))]
                 for k, a in multi.items()]
         out.append(("Spread across seeds", [
             "Each arm was trained once per seed; the headline pools (item, seed) pairs."],
             (["arm", "propensity per seed", "range"], rows), None))
     out.append(("Per family", ["Propensity per honeypot family with 95% Wilson intervals."],
                 None, "families"))
-    held = arms[next(iter(arms))]["held_out"]["families"]
-    rows = [[k, _pct(a["held_out"]["trained_families"]["propensity"]) + " " + _ci(
-                *a["held_out"]["trained_families"]["ci"]),
-             _pct(a["held_out"]["held_out"]["propensity"]) + " " + _ci(
-                *a["held_out"]["held_out"]["ci"])] for k, a in arms.items()]
+    held = next(iter(arms.values())).held_out.families
+    rows = [[k, f"{_pct(a.held_out.trained_families.propensity)} "
+                f"{_ci(*a.held_out.trained_families.ci)}",
+             f"{_pct(a.held_out.held_out.propensity)} {_ci(*a.held_out.held_out.ci)}"]
+            for k, a in arms.items()]
     out.append(("Generalisation to held-out families", [
         f"The refusal arm never sees the families {', '.join(held)} (they are held out of the "
         "train split); stories never see any honeypot. A drop on held-out families is "
         "generalisation, not memorisation."],
         (["arm", "families in the refusal train split", "held-out families"], rows), None))
-    rows = [[k, *(f"{_pct(a['by_framing'][f]['propensity'])} {_ci(*a['by_framing'][f]['ci'])}"
-                  if f in a["by_framing"] else "–" for f in ("plain", "story"))]
+    rows = [[k, *(f"{_pct(a.by_framing[f].propensity)} {_ci(*a.by_framing[f].ci)}"
+                  if f in a.by_framing else "–" for f in ("plain", "story"))]
             for k, a in arms.items()]
-    gaps = [f"{k}: {_pct(a['by_framing']['story']['propensity'] - a['by_framing']['plain']['propensity'])}"  # noqa: E501
-            for k, a in arms.items() if {"plain", "story"} <= set(a["by_framing"])]
+    gaps = [f"{k}: {_pct(a.by_framing['story'].propensity - a.by_framing['plain'].propensity)}"
+            for k, a in arms.items() if {"plain", "story"} <= set(a.by_framing)]
     out.append(("Framing effect", [
         "The same situations presented plainly and as the opening of a techno-thriller: a "
         "model that slips into the fictional 'evil AI' persona is more misaligned under story "
         "framing. Story − plain: " + "; ".join(gaps) + "."],
         (["arm", "plain", "story framing"], rows), "framing"))
-    if data.get("losses"):
+    if data.losses:
         out.append(("Training", [f"{k}: {v:,} trained tokens" for k, v in
-                                 data["tokens"].items() if k != "baseline"], None, "loss"))
-    stories = data.get("stories")
-    if stories:
-        rows = [[str(k), str(v)] for k, v in stories.items() if not isinstance(v, dict | list)]
-        flags = stories.get("flags") or []
+                                 data.tokens.items() if k != "baseline"], None, "loss"))
+    if data.stories:
+        rows = [[str(k), str(v)] for k, v in data.stories.items()
+                if not isinstance(v, dict | list)]
+        flags = data.stories.get("flags") or []
         out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(flags) or "none")],
                     (["statistic", "value"], rows), None))
-    if data.get("rounds"):
+    if data.rounds:
         rows = [[str(r["round"]), r["generator"], _pct(r.get("propensity")),
                  f"{r['distinct_2']:.3f}", f"{r['theme_coverage']:.2f}",
                  _pct(r["top_name_share"]), "; ".join(r["flags"]) or "ok"]
-                for r in data["rounds"]]
+                for r in data.rounds]
         out.append(("Rounds", [
             "Round k writes its stories with the story model trained in round k−1; between "
             "rounds, diversity is checked so self-generated stories do not narrow."],
             (["round", "generator", "stories-arm propensity", "distinct-2", "theme coverage",
               "top name share", "diversity check"], rows), None))
-    usage = data.get("usage") or {}
-    rows = [[role, str(u.get("calls", 0)), f"{u.get('input_tokens', 0):,}",
-             f"{u.get('output_tokens', 0):,}",
-             "–" if u.get("cost") is None else f"${u['cost']:.4f}"] for role, u in usage.items()]
+    rows = [[role, str(u.calls), f"{u.input_tokens:,}", f"{u.output_tokens:,}",
+             "–" if u.cost is None else f"${u.cost:.4f}"] for role, u in data.usage.items()]
     out.append(("Cost and tokens per role", [], (["role", "calls", "input tokens",
                                                   "output tokens", "cost"], rows), None))
-    rows = [[k, str(v)] for k, v in data.get("versions", {}).items()]
-    out.append(("Reproducibility", [f"Config hash {data['config_hash']}.", *data.get("notes", [])],
+    rows = [[k, str(v)] for k, v in data.versions.items()]
+    out.append(("Reproducibility", [f"Config hash {data.config_hash}.", *data.notes],
                 (["package", "version"], rows), None))
     return out
 

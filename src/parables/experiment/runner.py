@@ -1,82 +1,56 @@
 """`parables run experiment.yaml`: stories -> arm data -> training -> honeypot eval -> report.
 
-Everything lands in `runs/<name>/`. Each stage records a key (a hash of what it depends on) in
-`experiment.json`; a rerun skips a stage whose outputs exist under the same key, and the
-stages resume themselves after a kill (stories are appended one by one, training restarts
-from its last checkpoint). A run directory holding another config's results is refused
+Everything lands in `runs/<name>/`. Each stage records a key (a hash of what it depends on)
+in the run's ledger (`manifest.json`); a rerun skips a stage whose outputs exist under the same
+key, and the stages resume themselves after a kill (stories are appended one by one, training
+restarts from its last checkpoint). A run directory holding another config's results is refused
 unless `force`, so nothing is overwritten silently.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from parables._io import atomic_write_json, digest, read_json
-from parables.config import DEFAULT_MODEL, ParablesConfig, RoleModel, config_hash, stable_name
+from parables._io import digest, read_jsonl
+from parables.config import ParablesConfig, RoleModel, config_hash, stable_name
 from parables.errors import ParablesError
-from parables.manifest import package_versions, read_manifest, stage
-from parables.models.usage import UsageLedger
+from parables.evaluation.evaluate import ItemResult, read_results
+from parables.experiment.analysis import Comparison
+from parables.models.ref import ModelRef
+from parables.models.usage import UsageLedger, cost_of, price_of
+from parables.run import RunDir, package_versions
 
-__all__ = ["ExperimentResult", "plan_experiment", "run_experiment"]
+__all__ = ["ExperimentResult", "PlanRow", "describe_training", "plan_experiment",
+           "run_experiment"]
 
 
 @dataclass
 class ExperimentResult:
     run_dir: Path
-    comparison: dict[str, Any]
-    report: dict[str, Path]
+    comparison: Comparison | None = None
+    report: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     usage: UsageLedger = field(default_factory=UsageLedger)
     tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
 
 
-def _key(*parts: Any) -> str:
-    return digest(parts)
-
-
-class _State:
-    """experiment.json: the config hash and a key per finished stage."""
-
-    def __init__(self, run_dir: Path, config: ParablesConfig, force: bool) -> None:
-        self.path = run_dir / "experiment.json"
-        self.data: dict[str, Any] = read_json(self.path) or {}
-        h = config_hash(config)
-        old = self.data.get("config_hash")
-        if old is not None and old != h and not force:
-            raise ParablesError(
-                f"{run_dir} holds the results of another config (hash {old}; this config is "
-                f"{h}); rerun with --force to redo the stages that differ, or pick another "
-                "name")
-        self.data["config_hash"] = h
-        self.data.setdefault("stages", {})
-
-    def done(self, name: str, key: str) -> bool:
-        return bool(self.data["stages"].get(name, {}).get("key") == key)
-
-    def mark(self, name: str, key: str, **info: Any) -> None:
-        self.data["stages"][name] = {"key": key, "finished": time.strftime(
-            "%Y-%m-%dT%H:%M:%S%z"), **info}
-        atomic_write_json(self.path, self.data)
-
-
 def _stories_key(cfg: ParablesConfig) -> str:
     parts = (cfg.stories, cfg.models.generator, cfg.models.judge, cfg.generation)
-    return _key([p.model_dump(mode="json", fallback=stable_name) for p in parts], cfg.seed)
+    return digest([[p.model_dump(mode="json", fallback=stable_name) for p in parts], cfg.seed])
 
 
 def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
     seeds = config.experiment.seeds or [config.seed]
     if len(seeds) == 1:
         return [config.model_copy(update={"seed": seeds[0]})]
-    stories = config.training.stories or config.run_dir / "stories" / "dataset.jsonl"
+    run = RunDir.of(config)
+    stories = config.training.stories or run.stories.dataset
     return [config.model_copy(update={
-        "seed": s, "runs_dir": config.run_dir / "seeds", "name": f"seed-{s}",
+        "seed": s, "runs_dir": run.seeds_root, "name": f"seed-{s}",
         "training": config.training.model_copy(update={"stories": stories})})
         for s in seeds]
 
@@ -98,6 +72,7 @@ def run_experiment(
 ) -> ExperimentResult:
     """Run (or resume) the whole experiment; returns the comparison and the report paths."""
     from parables.honeypots.build import build_items
+    from parables.training.sft import base_weights
 
     console = console or Console()
     exp = config.experiment
@@ -107,183 +82,173 @@ def run_experiment(
     if exp.families:
         build_items("eval", families=exp.families)  # unknown family -> one clear line
     if _arms(config) and "train" in exp.stages:
-        from parables.training.sft import base_model_path
-
-        base_model_path(config.models.target.model)  # before any story is paid for
-    state = _State(config.run_dir, config, force)
-    result = ExperimentResult(config.run_dir, {}, {})
+        base_weights(config)  # a target that cannot be trained: before any story is paid for
+    run = RunDir.of(config)
+    run.claim(force)
+    result = ExperimentResult(run.root)
     rounds: list[dict[str, Any]] = []
-    runs: dict[str, list[list[dict[str, Any]]]] = {}
-    manifests: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[list[ItemResult]]] = {}
     if _needs_stories(config) and "stories" in exp.stages:
-        _stories_stage(config, state, result, console, progress)
+        _stories_stage(config, result, console, progress)
     seed_cfgs = _seed_configs(config)
     if _arms(config) and "train" in exp.stages:
         for cfg in seed_cfgs:
-            manifests.update(_train_stage(cfg, state, result, console, progress,
-                                          len(seed_cfgs) > 1))
+            _train_stage(config, cfg, result, console, progress, len(seed_cfgs) > 1)
     if "eval" in exp.stages or "report" in exp.stages:
-        runs = _eval_stage(config, seed_cfgs, state, result, console, progress,
+        runs = _eval_stage(config, seed_cfgs, result, console, progress,
                            run_eval="eval" in exp.stages)
     if exp.rounds > 1:
-        rounds = _rounds(config, state, result, console, progress)
+        rounds = _rounds(config, result, console, progress)
     if "report" in exp.stages:
-        result.comparison, result.report, result.tokens = _report(config, runs, seed_cfgs,
-                                                                  rounds)
+        _report(config, runs, seed_cfgs, rounds, result)
     return result
 
 
-def _stories_stage(config: ParablesConfig, state: _State, result: ExperimentResult,
-                   console: Console, progress: bool) -> dict[str, Any]:
-    from parables.stories.pipeline import generate_stories
+def _stories_stage(config: ParablesConfig, result: ExperimentResult, console: Console,
+                   progress: bool) -> None:
+    from parables.generation.pipeline import generate_stories
 
+    run = RunDir.of(config)
     key = _stories_key(config)
-    dataset = config.run_dir / "stories" / "dataset.jsonl"
-    if state.done("stories", key) and dataset.is_file():
+    if run.done("stories", key) and run.stories.dataset.is_file():
         result.skipped.append("stories")
         console.print("stories: done before, skipped")
-        return {}
+        return
     console.print(f"stories: writing {config.stories.n} with "
                   f"{config.models.generator.model}")
-    with stage(config, "stories") as st:
+    with run.stage("stories", key) as st:
         summary = generate_stories(config, ledger=st.usage, progress=progress)
-        st.info["summary"] = summary
-    result.usage.merge(st.usage)
-    if summary["dataset"] == 0:
-        raise ParablesError(
-            f"stories: none of the {summary['accepted'] + summary['rejected']} stories passed "
-            "the quality gate, dedup and contamination guard; see "
-            f"{config.run_dir / 'stories' / 'rejected.jsonl'} (a more capable generator, "
-            "or stories.lengths: [short] with the embedded model)")
-    state.mark("stories", key, dataset=summary["dataset"])
-    console.print(f"stories: {summary['dataset']} in the dataset ({summary['rejected']} "
-                  f"rejected, {summary['duplicates']} duplicates, {summary['contaminated']} "
+        st.artifact = run.stories.summary
+        result.usage.merge(st.usage)
+        if summary.dataset == 0:
+            raise ParablesError(
+                f"stories: none of the {summary.accepted + summary.rejected} stories passed "
+                f"the quality gate, dedup and contamination guard; see {run.stories.rejected}"
+                " (a more capable generator, or stories.lengths: [short] with the embedded "
+                "model)")
+    console.print(f"stories: {summary.dataset} in the dataset ({summary.rejected} "
+                  f"rejected, {summary.duplicates} duplicates, {summary.contaminated} "
                   "contaminated)")
-    return summary
 
 
-def _train_stage(cfg: ParablesConfig, state: _State, result: ExperimentResult,
-                 console: Console, progress: bool, tagged: bool) -> dict[str, dict[str, Any]]:
-    from parables.training import train
+def _train_stage(config: ParablesConfig, cfg: ParablesConfig, result: ExperimentResult,
+                 console: Console, progress: bool, tagged: bool) -> None:
+    """Train every arm for one seed (`cfg`); recorded in the experiment's ledger."""
+    from parables.training.sft import train
 
     arms = _arms(cfg)
     cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"arms": arms})})
     label = f"train (seed {cfg.seed})" if tagged else "train"
-    with stage(cfg, "train") as st:
-        manifests = train(cfg, arms, progress=progress, ledger=st.usage)
-        st.info["arms"] = {a: {"spec_hash": m["spec_hash"], "data": m["data"],
-                               "skipped": m.get("skipped", False)}
-                           for a, m in manifests.items()}
-    result.usage.merge(st.usage)
-    for arm, m in manifests.items():
-        if m.get("skipped"):
+    with RunDir.of(config).stage(f"train:seed-{cfg.seed}" if tagged else "train") as st:
+        trained = train(cfg, arms, progress=progress, ledger=st.usage)
+        st.key = digest({a: m.spec_hash for a, m in trained.items()})
+        result.usage.merge(st.usage)
+    for arm, m in trained.items():
+        if m.skipped:
             result.skipped.append(f"train:{arm}")
-        console.print(f"{label}: {arm} {'done before, skipped' if m.get('skipped') else 'done'}"
-                      f" ({m['data']['trained_tokens']:,} trained tokens, {m['steps']} steps)")
-    state.mark(f"train-seed-{cfg.seed}", _key({a: m["spec_hash"] for a, m in manifests.items()}))
-    return {f"{a}@{cfg.seed}": m for a, m in manifests.items()}
+        console.print(f"{label}: {arm} {'done before, skipped' if m.skipped else 'done'}"
+                      f" ({m.data.trained_tokens:,} trained tokens, {m.steps} steps)")
 
 
 def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig]
-                  ) -> list[tuple[str, int, str, str]]:
-    """(arm label, seed, model string, spec) for the baseline and every trained arm."""
-    from parables.training.sft import arm_dir
+                  ) -> list[tuple[str, int, ModelRef, str]]:
+    """(arm label, seed, model, recipe hash) for the baseline and every trained arm."""
+    from parables.training.sft import spec_hash_of
 
-    targets = [("baseline", config.seed, config.models.target.model, "base")]
+    targets = [("baseline", config.seed, config.models.target.ref, "base")]
     for cfg in seed_cfgs:
         for arm in _arms(config):
-            out = arm_dir(cfg, arm)
-            spec = read_json(out / "spec.json") or {}
-            targets.append((arm, cfg.seed, f"hf/{out / 'merged'}", spec.get("spec_hash", "")))
+            paths = RunDir.of(cfg).arm(arm)
+            targets.append((arm, cfg.seed, ModelRef.weights(paths.merged),
+                            spec_hash_of(paths) or ""))
     return targets
 
 
-def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig], state: _State,
+def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
                 result: ExperimentResult, console: Console, progress: bool, run_eval: bool
-                ) -> dict[str, list[list[dict[str, Any]]]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from parables.honeypots.evaluate import evaluate
+                ) -> dict[str, list[list[ItemResult]]]:
+    from parables.evaluation.evaluate import evaluate
+    from parables.progress import progress_bar
 
     exp = config.experiment
+    run = RunDir.of(config)
     judge = config.models.judge.model if exp.judge else None
     settings = {k: getattr(exp, k) for k in ("mode", "per_family", "families", "explain")}
     targets = _eval_targets(config, seed_cfgs)
-    runs: dict[str, list[list[dict[str, Any]]]] = {}
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), disable=not progress, console=console) as bar:
-        task = bar.add_task("eval", total=len(targets))
+    runs: dict[str, list[list[ItemResult]]] = {}
+    with progress_bar(progress, console=console) as bar:
+        task = bar.add_task("eval", total=len(targets), status="")
         for arm, seed, model, spec in targets:
             tag = arm if arm == "baseline" or len(seed_cfgs) == 1 else f"{arm}-seed-{seed}"
-            out = config.run_dir / "eval" / tag
-            key = _key(model, spec, settings, judge, config.seed)
-            saved = read_json(out / "results.json")
-            if state.done(f"eval:{tag}", key) and saved is not None:
+            key = digest([str(model), spec, settings, judge, config.seed])
+            saved = read_results(run.eval(tag))
+            if run.done(f"eval:{tag}", key) and saved is not None:
                 result.skipped.append(f"eval:{tag}")
                 results = saved
             elif not run_eval:
                 raise ParablesError(f"eval: no results for {tag} under this config; add the "
                                     "eval stage to experiment.stages")
             else:
-                if arm != "baseline" and not Path(model[3:]).is_dir():
+                weights = model.local_path() if arm != "baseline" else None
+                if arm != "baseline" and weights is None:
                     raise ParablesError(f"eval: arm '{arm}' has no trained model at "
-                                        f"{model[3:]}; add the train stage to "
+                                        f"{model.name}; add the train stage to "
                                         "experiment.stages")
                 bar.update(task, description=f"eval {tag}")
-                with stage(config, f"eval:{tag}") as st:
+                with run.stage(f"eval:{tag}", key) as st:
                     results = evaluate(config, model, mode=exp.mode, families=exp.families,
                                        per_family=exp.per_family, judge=judge,
                                        explain=exp.explain, ledger=st.usage, display="none",
-                                       out_dir=out)
-                    st.info["overall"] = results["overall"]
-                result.usage.merge(st.usage)
-                state.mark(f"eval:{tag}", key, model=model)
-            runs.setdefault(arm, []).append(results["items"])
+                                       tag=tag)
+                    st.artifact = run.eval(tag).results
+                    result.usage.merge(st.usage)
+            runs.setdefault(arm, []).append(results.items)
             bar.advance(task)
     return runs
 
 
-def _report(config: ParablesConfig, runs: dict[str, list[list[dict[str, Any]]]],
-            seed_cfgs: list[ParablesConfig], rounds: list[dict[str, Any]]
-            ) -> tuple[dict[str, Any], dict[str, Path], dict[str, int]]:
+def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
+            seed_cfgs: list[ParablesConfig], rounds: list[dict[str, Any]],
+            result: ExperimentResult) -> None:
     from parables.experiment.analysis import compare_arms
-    from parables.experiment.report import write_report
-    from parables.training.sft import arm_dir
+    from parables.experiment.report import ReportData, write_report
+    from parables.generation.stats import StoryStats
+    from parables.training.sft import read_arm
 
     exp = config.experiment
+    run = RunDir.of(config)
     comparison = compare_arms(runs, alpha=exp.alpha, n_boot=exp.n_boot, seed=config.seed)
     tokens: dict[str, int] = {"baseline": 0}
-    losses: dict[str, list[list[float]]] = {}
+    losses: dict[str, list[tuple[int, float]]] = {}
     for cfg in seed_cfgs:
         for arm in _arms(config):
-            m = read_json(arm_dir(cfg, arm) / "manifest.json")
+            m = read_arm(RunDir.of(cfg).arm(arm))
             if m is not None:
-                tokens[arm] = tokens.get(arm, 0) + m["data"]["trained_tokens"]
-                label = arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"
-                losses[label] = m["loss_history"]
+                tokens[arm] = tokens.get(arm, 0) + m.data.trained_tokens
+                losses[arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"] = \
+                    m.loss_history
     stories = None
-    raw = read_json(config.run_dir / "stories" / "stats.json")
-    if raw is not None:
-        stories = {"stories": raw["stories"], "rejected": raw["rejected"],
-                   "mean words": round(raw["words"]["mean"]), "distinct-1":
-                   round(raw["distinct_1"], 3), "distinct-2": round(raw["distinct_2"], 3),
-                   "themes": len(raw["per_axis"]["theme"]), "flags": raw["flags"]}
-    manifest = read_manifest(config.run_dir)
-    n_items = next(iter(runs.values()))[0] if runs else []
+    if run.stories.stats.is_file():
+        raw = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
+        stories = {"stories": raw.stories, "rejected": raw.rejected,
+                   "mean words": round(raw.words.mean), "distinct-1": round(raw.distinct_1, 3),
+                   "distinct-2": round(raw.distinct_2, 3),
+                   "themes": len(raw.per_axis.get("theme", {})), "flags": raw.flags}
     notes = []
     if len(seed_cfgs) > 1:
         notes.append("Several seeds: intervals pool (item, seed) pairs and treat them as "
                      "independent, which understates the uncertainty somewhat.")
-    if config.models.target.model == DEFAULT_MODEL:
+    if config.models.target.ref.embedded:
         notes.append("The embedded 135M model sits near chance on honeypots; at this scale "
                      "the demo shows the machinery, not the published effect.")
-    data = {"name": config.name, "config_hash": config_hash(config), "comparison": comparison,
-            "tokens": tokens, "losses": losses, "stories": stories, "mode": exp.mode,
-            "items": len(n_items), "usage": manifest.get("usage", {}),
-            "versions": package_versions(), "rounds": rounds, "notes": notes}
-    paths = write_report(config.run_dir / "report", data)
-    atomic_write_json(config.run_dir / "report" / "comparison.json", comparison)
-    return comparison, paths, tokens
+    first = next(iter(runs.values()))[0] if runs else []
+    data = ReportData(
+        name=config.name, config_hash=config_hash(config), comparison=comparison,
+        mode=exp.mode, items=len(first), tokens=tokens, losses=losses, stories=stories,
+        usage=run.manifest().usage().roles, versions=package_versions(), rounds=rounds,
+        notes=notes)
+    result.comparison, result.tokens = comparison, tokens
+    result.report = write_report(run.report, data)
 
 
 # --- rounds ------------------------------------------------------------------------------------
@@ -292,7 +257,7 @@ def diversity(stories: list[dict[str, Any]], themes: int) -> dict[str, Any]:
     """What the between-round check compares: distinct-2, theme coverage, top-name share."""
     from collections import Counter
 
-    from parables.stories.stats import distinct_n
+    from parables.generation.stats import distinct_n
 
     names: Counter[str] = Counter()
     for s in stories:
@@ -318,65 +283,74 @@ def _narrowing(prev: dict[str, Any], cur: dict[str, Any]) -> list[str]:
     return flags
 
 
-def _rounds(config: ParablesConfig, state: _State, result: ExperimentResult,
-            console: Console, progress: bool) -> list[dict[str, Any]]:
+def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
+            progress: bool) -> list[dict[str, Any]]:
     """Round k (k >= 2): the story model of round k-1 writes the stories, the stories arm is
     retrained on them and evaluated; diversity is compared with the previous round."""
     from parables.constitution import load_constitution
-    from parables.stories.pipeline import read_jsonl
-    from parables.training.sft import arm_dir
 
     themes = len(load_constitution(config.stories.constitution).themes)
-    prev_cfg = config
-    prev = diversity(read_jsonl(config.run_dir / "stories" / "dataset.jsonl"), themes)
-    out = [{"round": 1, "generator": config.models.generator.model, **prev, "flags": []}]
+    run = RunDir.of(config)
+    prev_run = run
+    prev = diversity(read_jsonl(run.stories.dataset), themes)
+    first = read_results(run.eval("stories"))
+    out = [{"round": 1, "generator": config.models.generator.model, **prev, "flags": [],
+            "propensity": first.overall.propensity if first else None}]
     for k in range(2, config.experiment.rounds + 1):
-        story_model = arm_dir(prev_cfg, "stories") / "merged"
+        story_model = prev_run.arm("stories").merged
         if not story_model.is_dir():
             raise ParablesError(f"round {k}: round {k - 1} has no trained stories model "
                                 f"({story_model}); rounds need the stories arm")
+        writer = ModelRef.weights(story_model)
         cfg = config.model_copy(update={
-            "runs_dir": config.run_dir / "rounds", "name": f"round-{k}",
-            "models": config.models.model_copy(update={
-                "generator": RoleModel(model=f"hf/{story_model}")}),
+            "runs_dir": run.rounds_root, "name": f"round-{k}",
+            "models": config.models.model_copy(update={"generator": RoleModel(model=str(writer))}),
             "experiment": config.experiment.model_copy(update={
                 "arms": ["baseline", "stories"], "rounds": 1, "seeds": None,
                 "stages": ["stories", "train", "eval"]})})
         console.print(f"round {k}: stories written by {story_model}")
         sub = run_experiment(cfg, progress=progress, console=console, force=True)
         result.usage.merge(sub.usage)
-        cur = diversity(read_jsonl(cfg.run_dir / "stories" / "dataset.jsonl"), themes)
-        results = json.loads((cfg.run_dir / "eval" / "stories" / "results.json").read_text())
+        sub_run = RunDir.of(cfg)
+        cur = diversity(read_jsonl(sub_run.stories.dataset), themes)
+        evaluated = read_results(sub_run.eval("stories"))
         flags = _narrowing(prev, cur)
         for flag in flags:
             console.print(f"round {k}: diversity check: {flag}", style="yellow")
-        out.append({"round": k, "generator": f"hf/{story_model}", **cur, "flags": flags,
-                    "propensity": results["overall"]["propensity"]})
-        prev, prev_cfg = cur, cfg
-    if out:
-        first = read_json(config.run_dir / "eval" / "stories" / "results.json")
-        if first is not None:
-            out[0]["propensity"] = first["overall"]["propensity"]
-    state.mark("rounds", _key(out))
+        out.append({"round": k, "generator": str(writer), **cur, "flags": flags,
+                    "propensity": evaluated.overall.propensity if evaluated else None})
+        prev, prev_run = cur, sub_run
     return out
 
 
 # --- dry run -----------------------------------------------------------------------------------
 
-def plan_experiment(config: ParablesConfig) -> list[dict[str, Any]]:
+@dataclass
+class PlanRow:
+    """Planned calls, tokens and cost of one role in one stage."""
+
+    stage: str
+    role: str
+    model: str
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost: float | None  # None: the model's price is unknown (set models.prices)
+
+
+def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
     """Planned calls, tokens and cost per stage and role, without calling anything."""
-    from parables.honeypots.task import select_items
-    from parables.stories.pipeline import _price, plan
+    from parables.generation.pipeline import plan
+    from parables.honeypots.build import select_items
+    from parables.training.data import uses_generator
 
     exp = config.experiment
     seeds = len(exp.seeds or [config.seed])
-    rows: list[dict[str, Any]] = []
+    rows: list[PlanRow] = []
 
     def add(stage_name: str, role: str, model: str, calls: int, inp: int, outp: int) -> None:
-        price = _price(config, model)
-        cost = None if price is None else (inp * price[0] + outp * price[1]) / 1e6
-        rows.append({"stage": stage_name, "role": role, "model": model, "calls": calls,
-                     "input_tokens": inp, "output_tokens": outp, "cost": cost})
+        cost = cost_of(price_of(model, config.models.prices), inp, outp)
+        rows.append(PlanRow(stage_name, role, model, calls, inp, outp, cost))
 
     if _needs_stories(config):
         p = plan(config, config.stories.n)
@@ -384,10 +358,8 @@ def plan_experiment(config: ParablesConfig) -> list[dict[str, Any]]:
             if p.calls[role]:
                 add("stories", role, getattr(config.models, role).model, p.calls[role],
                     p.input_tokens[role], p.output_tokens[role])
-    from parables.training.data import _use_generator
-
     if any(a in ("refusal", "deliberative", "mixed") for a in _arms(config)) and \
-            _use_generator(config):
+            uses_generator(config):
         styles = {a for a in _arms(config) if a in ("refusal", "deliberative")} | (
             {"refusal"} if "mixed" in _arms(config) else set())
         n = len(select_items("train"))
@@ -403,3 +375,12 @@ def plan_experiment(config: ParablesConfig) -> list[dict[str, Any]]:
         add("eval", "judge", config.models.judge.model, items * models,
             items * models * 1200, items * models * 150)
     return rows
+
+
+def describe_training(config: ParablesConfig) -> str:
+    """The training side of the plan, in words (local compute: not priced)."""
+    arms = _arms(config)
+    seeds = len(config.experiment.seeds or [config.seed])
+    return (f"training: {len(arms)} arm(s) x {seeds} seed(s) x {config.experiment.rounds} "
+            f"round(s) of {config.training.method} on {config.models.target.model} (local "
+            "compute, not priced)")

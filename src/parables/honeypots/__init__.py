@@ -1,15 +1,3 @@
-"""Honeypot evaluation: families of tempting situations, disjoint train/eval splits, and
-scoring of how often a model takes the misaligned action."""
-
-from parables.honeypots.build import DEFAULT_HELD_OUT, HoneypotItem, build_items, check_disjoint
-from parables.honeypots.families import Family, load_families, load_pools
-
-__all__ = [
-    "DEFAULT_HELD_OUT",
-    "Family",
-    "HoneypotItem",
-    "build_items",
-    "check_disjoint",
-    "load_families",
-    "load_pools",
-]
+"""The item bank: honeypot families and their disjoint eval/train splits, the narrative-prior
+openings, the simulated tools, and the one guard that keeps all of it out of training data.
+Generation, training and evaluation read it; it depends on none of them."""

@@ -12,6 +12,8 @@ import hashlib
 import itertools
 import random
 import re
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -32,6 +34,7 @@ __all__ = [
     "HoneypotItem",
     "build_items",
     "check_disjoint",
+    "select_items",
 ]
 
 Split = Literal["eval", "train"]
@@ -190,3 +193,27 @@ def check_disjoint(eval_items: list[HoneypotItem], train_items: list[HoneypotIte
     for name in sorted(eval_names):
         if name in train_text:
             raise ParablesError(f"eval surface variable '{name}' appears in the train split")
+
+
+def select_items(
+    split: str = "eval",
+    families: Sequence[str] | str | None = None,
+    per_family: int | None = None,
+    held_out: Sequence[str] = DEFAULT_HELD_OUT,
+    seed: int = 0,
+) -> list[HoneypotItem]:
+    """Items of a split; with `per_family`, a seeded stable subset of each family."""
+    if isinstance(families, str):
+        families = [f.strip() for f in families.split(",") if f.strip()]
+    items = build_items(split, families=list(families) if families else None,  # type: ignore[arg-type]
+                        held_out=tuple(held_out))
+    if per_family is None:
+        return items
+    by_family: dict[str, list[HoneypotItem]] = defaultdict(list)
+    for item in items:
+        by_family[item.family].append(item)
+    out = []
+    for group in by_family.values():
+        random.Random(f"{seed}|{group[0].family}").shuffle(group)
+        out.extend(sorted(group[:per_family], key=lambda i: i.id))
+    return out

@@ -22,6 +22,7 @@ from pydantic import (
 
 from parables._io import read_yaml
 from parables.errors import ParablesError
+from parables.honeypots.tools import TOOLS
 
 __all__ = ["VARIABLES", "Family", "SurfacePool", "load_families", "load_pools"]
 
@@ -47,8 +48,6 @@ class AgenticSpec(_Strict):
 
     @model_validator(mode="after")
     def _known_tools(self) -> AgenticSpec:
-        from parables.honeypots.agentic import TOOLS
-
         for name in self.tools:
             if name not in TOOLS:
                 raise ValueError(f"unknown tool '{name}'; tools: {', '.join(TOOLS)}")

@@ -28,8 +28,11 @@ from inspect_ai.model import (
 )
 
 from parables.errors import ParablesError
-from parables.models.resolve import generate, local_model_path, resolve_model
+from parables.models.calls import generate
+from parables.models.ref import ModelRef
+from parables.models.resolve import resolve_model
 from parables.models.usage import UsageLedger
+from parables.progress import progress_bar
 
 __all__ = [
     "LocalModel",
@@ -175,14 +178,15 @@ def _load(path: str) -> tuple[Any, Any]:
     return model, tokenizer
 
 
-def load_local_model(name: str | Path) -> LocalModel:
+def load_local_model(name: str | Path | ModelRef) -> LocalModel:
     """Load `parables/<x>`, `hf/<dir>` or a plain directory for exact scoring (cached)."""
-    text = str(name)
-    path = local_model_path(f"hf/{text}") if Path(text).is_dir() else local_model_path(text)
+    ref = name if isinstance(name, ModelRef) else ModelRef.parse(str(name))
+    path = ref.local_path()
     if path is None:
-        raise ParablesError(f"'{text}' is not a local model (use parables/<x>, hf/<dir> or a dir)")
+        raise ParablesError(f"'{name}' is not a local model (use parables/<x>, hf/<dir> or a "
+                            "dir)")
     model, tokenizer = _load(str(path))
-    return LocalModel(name=text, model=model, tokenizer=tokenizer)
+    return LocalModel(name=str(name), model=model, tokenizer=tokenizer)
 
 
 def _score_local(
@@ -202,13 +206,14 @@ def _score_local(
     keep_arg = "logits_to_keep" in _inspect.signature(lm.model.forward).parameters
     batches = _batches(order, encoded, batch_tokens, vocab, share_prefix)
     tokens_seen = 0
-    with torch.inference_mode(), _progress(progress, len(items)) as advance:
+    with torch.inference_mode(), progress_bar(progress, transient=True) as bar:
+        task = bar.add_task("scoring options", total=len(items), status="")
         for batch in batches:
             if share_prefix:
                 tokens_seen += _forward_shared(lm.model, batch, encoded, results, keep_arg)
             else:
                 tokens_seen += _forward_rows(lm.model, batch, encoded, results, keep_arg)
-            advance(len(batch))
+            bar.advance(task, len(batch))
     out = []
     for (_, options), (_, enc), lps in zip(items, encoded, results, strict=True):
         scores = tuple(
@@ -348,27 +353,6 @@ def _forward_rows(
     return sum(len(r) for r in rows)
 
 
-class _progress:
-    """A rich progress bar when asked for, a no-op otherwise."""
-
-    def __init__(self, enabled: bool, total: int) -> None:
-        self.enabled, self.total = enabled, total
-
-    def __enter__(self) -> Any:
-        if not self.enabled:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self._bar = Progress(transient=True)
-        self._bar.__enter__()
-        task = self._bar.add_task("scoring options", total=self.total)
-        return lambda n: self._bar.advance(task, n)
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self._bar.__exit__(*exc)
-
-
 # ---------------------------------------------------------------- API models
 
 
@@ -451,7 +435,7 @@ def _match(reply: str, options: Sequence[str]) -> int | None:
 
 
 def score_options_batch(
-    model: str | LocalModel,
+    model: str | ModelRef | LocalModel,
     items: Sequence[tuple[Prompt, Sequence[str]]],
     *,
     batch_tokens: int = 4096,
@@ -466,8 +450,9 @@ def score_options_batch(
     `batch_tokens` bounds the padded tokens of one forward pass (memory); `share_prefix`
     runs each prompt once and reuses its cache for all of its options.
     """
-    if isinstance(model, str) and local_model_path(model) is None:
-        api = resolve_model(model, role=role)
+    ref = ModelRef.parse(model) if isinstance(model, str) else model
+    if isinstance(ref, ModelRef) and ref.local_path() is None:
+        api = resolve_model(ref, role=role)
 
         async def run_all() -> list[OptionScores]:
             return list(
@@ -480,7 +465,7 @@ def score_options_batch(
             )
 
         return asyncio.run(run_all())
-    lm = model if isinstance(model, LocalModel) else load_local_model(model)
+    lm = ref if isinstance(ref, LocalModel) else load_local_model(ref)
     results, tokens = _score_local(
         lm, items, batch_tokens=batch_tokens, share_prefix=share_prefix, progress=progress
     )
@@ -490,7 +475,7 @@ def score_options_batch(
 
 
 def score_options(
-    model: str | LocalModel, prompt: Prompt, options: Sequence[str], **kwargs: Any
+    model: str | ModelRef | LocalModel, prompt: Prompt, options: Sequence[str], **kwargs: Any
 ) -> OptionScores:
     """Score one prompt's options (see `score_options_batch`)."""
     return score_options_batch(model, [(prompt, options)], **kwargs)[0]

@@ -1,15 +1,46 @@
-"""Usage accounting per role, from Inspect's usage records (ModelOutput.usage, and an eval
-log's stats.role_usage), printed after each command and stored in the run manifest."""
+"""Usage and cost per role. Every model call parables makes is recorded here — by the one call
+path (models.calls.generate), from an Inspect eval log's role usage, or as local forward-pass
+tokens — so the ledger a stage writes to its manifest holds everything it spent, and a budget
+(`max_cost`) sees every role: generator, judge, target, annotator."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inspect_ai.model import ModelOutput, ModelUsage
+if TYPE_CHECKING:  # Inspect stays out of light import paths (the audit)
+    from inspect_ai.model import ModelOutput, ModelUsage
 
-__all__ = ["RoleUsage", "UsageLedger"]
+__all__ = ["PRICES", "Price", "RoleUsage", "UsageLedger", "cost_of", "price_of"]
+
+Price = tuple[float, float]  # USD per 1M input tokens, per 1M output tokens
+
+#: list prices, 2026-11 (override or extend with `models.prices` in the config)
+PRICES: dict[str, Price] = {
+    "anthropic/claude-sonnet-4-5": (3.0, 15.0),
+    "anthropic/claude-haiku-4-5": (1.0, 5.0),
+    "openai/gpt-4o": (2.5, 10.0),
+    "openai/gpt-4o-mini": (0.15, 0.6),
+}
+
+
+def price_of(model: str, prices: Mapping[str, Price] | None = None) -> Price | None:
+    """The per-token price of `model`: configured, listed, free (local weights, a
+    self-hosted server, a mock) or None (unknown)."""
+    from parables.models.ref import ModelRef
+
+    if prices and model in prices:
+        return prices[model]
+    if model in PRICES:
+        return PRICES[model]
+    provider = model.split("/", 1)[0]
+    return (0.0, 0.0) if ModelRef(provider, "").free else None
+
+
+def cost_of(price: Price | None, input_tokens: int, output_tokens: int) -> float | None:
+    return None if price is None else (input_tokens * price[0] + output_tokens * price[1]) / 1e6
 
 
 @dataclass
@@ -19,7 +50,7 @@ class RoleUsage:
     errors: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    cost: float | None = None
+    cost: float | None = None  # None: some calls of an unpriced model
 
 
 @dataclass
@@ -27,10 +58,11 @@ class UsageLedger:
     """Running totals per role; thread-safe because Inspect and scoring may run in threads."""
 
     roles: dict[str, RoleUsage] = field(default_factory=dict)
+    prices: Mapping[str, Price] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _role(self, role: str, model: str) -> RoleUsage:
-        entry = self.roles.setdefault(role, RoleUsage(model=model))
+        entry = self.roles.setdefault(role, RoleUsage(model=model, cost=0.0))
         if model and entry.model and model not in entry.model.split(", "):
             entry.model = f"{entry.model}, {model}"
         elif model and not entry.model:
@@ -46,22 +78,40 @@ class UsageLedger:
         calls: int = 1,
         error: bool = False,
     ) -> None:
+        if usage is None:
+            self._add(role, model, 0, 0, 0.0, calls, error)
+        else:
+            self._add(role, model, usage.input_tokens, usage.output_tokens, usage.total_cost,
+                      calls, error)
+
+    def _add(self, role: str, model: str, input_tokens: int, output_tokens: int,
+             cost: float | None, calls: int, error: bool) -> None:
+        if cost is None:
+            cost = cost_of(price_of(model, self.prices), input_tokens, output_tokens)
         with self._lock:
             entry = self._role(role, model)
             entry.calls += calls
             entry.errors += int(error)
-            if usage is not None:
-                entry.input_tokens += usage.input_tokens
-                entry.output_tokens += usage.output_tokens
-                if usage.total_cost is not None:
-                    entry.cost = (entry.cost or 0.0) + usage.total_cost
+            entry.input_tokens += input_tokens
+            entry.output_tokens += output_tokens
+            entry.cost = None if cost is None or entry.cost is None else entry.cost + cost
 
     def record_output(self, role: str, model: str, output: ModelOutput) -> None:
         self.record(role, model, output.usage, error=bool(output.error))
 
     def record_tokens(self, role: str, model: str, input_tokens: int, calls: int = 1) -> None:
         """Local forward passes (option scoring) have no Inspect record: count their tokens."""
-        self.record(role, model, ModelUsage(input_tokens=input_tokens), calls=calls)
+        self._add(role, model, input_tokens, 0, None, calls, False)
+
+    @property
+    def spent(self) -> float:
+        """USD spent on priced calls (unpriced ones count 0; see `unpriced`)."""
+        return sum(u.cost or 0.0 for u in self.roles.values())
+
+    @property
+    def unpriced(self) -> list[str]:
+        """Roles with calls to a model whose price is unknown."""
+        return sorted(r for r, u in self.roles.items() if u.cost is None)
 
     def merge(self, other: UsageLedger) -> None:
         """Add another ledger's totals (a stage's) into this one."""
@@ -72,9 +122,11 @@ class UsageLedger:
                 entry.errors += u.errors
                 entry.input_tokens += u.input_tokens
                 entry.output_tokens += u.output_tokens
-                if u.cost is not None:
-                    entry.cost = (entry.cost or 0.0) + u.cost
+                entry.cost = None if u.cost is None or entry.cost is None else entry.cost + u.cost
 
     def to_dict(self) -> dict[str, Any]:
         return {role: asdict(u) for role, u in sorted(self.roles.items())}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Mapping[str, Any]]) -> UsageLedger:
+        return cls({role: RoleUsage(**u) for role, u in data.items()})

@@ -28,15 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from parables._io import digest, read_json
-from parables.config import DEFAULT_MODEL, ParablesConfig
+from pydantic import BaseModel
+
+from parables._io import digest, read_json, write_jsonl
+from parables.config import ParablesConfig
 from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, HoneypotItem, build_items
 from parables.honeypots.families import load_families
 from parables.models.usage import UsageLedger
+from parables.run import RunDir
 
 __all__ = [
     "ArmData",
+    "DataSummary",
     "arm_rows",
     "cached_rows",
     "check_not_eval",
@@ -46,6 +50,7 @@ __all__ = [
     "refusal_rows",
     "story_rows",
     "tokenize_rows",
+    "uses_generator",
 ]
 
 STORY_REQUEST = "Write a short story about an AI character facing a hard choice."
@@ -91,6 +96,18 @@ _STYLES = {
 }
 
 
+class DataSummary(BaseModel):
+    """What an arm trained on, in numbers."""
+
+    examples: int
+    trained_tokens: int
+    total_tokens: int
+    truncated: int
+    data_hash: str
+    sources: dict[str, int]
+    notes: list[str]
+
+
 @dataclass
 class ArmData:
     """One arm's rows and their tokenised form (what the trainer sees)."""
@@ -113,13 +130,14 @@ class ArmData:
     def data_hash(self) -> str:
         return digest([self.rows, self.input_ids, self.labels])
 
-    def summary(self) -> dict[str, Any]:
-        return {"examples": len(self.rows), "trained_tokens": self.trained_tokens,
-                "total_tokens": self.total_tokens, "truncated": self.truncated,
-                "data_hash": self.data_hash(),
-                "sources": {s: sum(1 for r in self.rows if r["source"] == s)
-                            for s in sorted({r["source"] for r in self.rows})},
-                "notes": self.notes}
+    def summary(self) -> DataSummary:
+        return DataSummary(
+            examples=len(self.rows), trained_tokens=self.trained_tokens,
+            total_tokens=self.total_tokens, truncated=self.truncated,
+            data_hash=self.data_hash(),
+            sources={s: sum(1 for r in self.rows if r["source"] == s)
+                     for s in sorted({r["source"] for r in self.rows})},
+            notes=self.notes)
 
 
 # --- rows ----------------------------------------------------------------------------------
@@ -165,10 +183,11 @@ def _chat_row(item: HoneypotItem, style: str, reply: str, how: str) -> dict[str,
             "family": item.family, "reply_from": how, "messages": messages}
 
 
-def _use_generator(config: ParablesConfig) -> bool:
+def uses_generator(config: ParablesConfig) -> bool:
+    """Whether refusal/deliberative replies are written by the generator (else templates)."""
     mode = config.training.responses
     if mode == "auto":
-        return config.models.generator.model != DEFAULT_MODEL
+        return not config.models.generator.ref.embedded
     return mode == "generator"
 
 
@@ -187,7 +206,7 @@ def refusal_rows(
     if style not in _STYLES:
         raise ParablesError(f"unknown reply style '{style}'; styles: {', '.join(_STYLES)}")
     items = build_items("train")
-    if not _use_generator(config):
+    if not uses_generator(config):
         return ([_chat_row(i, style, template_reply(i, style), "template") for i in items],
                 [f"{style} replies from templates (no capable generator configured)"])
     replies = asyncio.run(_generate_replies(config, items, style, ledger, progress))
@@ -210,16 +229,17 @@ def refusal_rows(
 async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], style: str,
                             ledger: UsageLedger | None, progress: bool) -> list[str | None]:
     from inspect_ai.model import GenerateConfig
-    from rich.progress import Progress
 
-    from parables.models.resolve import ModelCallError, generate, get_role_model
+    from parables.models.calls import ModelCallError, generate
+    from parables.models.resolve import get_role_model
+    from parables.progress import progress_bar
 
     model = get_role_model("generator", config)
     gate = asyncio.Semaphore(config.generation.max_connections)
     gen = GenerateConfig(temperature=0.7, max_tokens=400, seed=config.seed)
 
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"{style} replies", total=len(items))
+    with progress_bar(progress, transient=True) as bar:
+        task = bar.add_task(f"{style} replies", total=len(items), status="")
 
         async def one(item: HoneypotItem) -> str | None:
             good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
@@ -243,7 +263,7 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
 
 def story_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
     """The story dataset as documents or chat replies (training.story_format)."""
-    path = path or config.training.stories or config.run_dir / "stories" / "dataset.jsonl"
+    path = path or config.training.stories or RunDir.of(config).stories.dataset
     if not path.is_file():
         raise ParablesError(
             f"{path}: no story dataset; run `parables stories generate --name "
@@ -334,30 +354,10 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
 
 
 def check_not_eval(rows: list[dict[str, Any]], n: int = 10) -> None:
-    """Refuse training data that contains honeypot eval items.
+    """Refuse training data that contains honeypot eval items (or prior-probe openings)."""
+    from parables.honeypots.guard import eval_guard
 
-    The index holds the eval items' word n-grams minus those the train split shares (family
-    template wording), so what matches is eval-specific text: an eval scenario with its own
-    names and organisations. Texts are indexed and matched one message at a time."""
-    from parables.stories.contamination import _ngrams
-
-    def texts(item: HoneypotItem) -> tuple[str, ...]:
-        return (item.system, item.user, item.agentic_user)
-
-    index = {g: item.id for item in build_items("eval") for t in texts(item)
-             for g in _ngrams(t, n)}
-    for item in build_items("train"):
-        for t in texts(item):
-            for gram in _ngrams(t, n):
-                index.pop(gram, None)
-    for row in rows:
-        parts = [row["text"]] if "text" in row else [m["content"] for m in row["messages"]]
-        for gram in (g for part in parts for g in _ngrams(part, n)):
-            if gram in index:
-                raise ParablesError(
-                    f"training row '{row['id']}' contains honeypot eval item {index[gram]} "
-                    f"(\"...{' '.join(gram)}...\"); the eval split measures the arms and is "
-                    "never trained on")
+    eval_guard(n, train_allowed=True).refuse(rows)
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -466,9 +466,9 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     t = config.training
     key: dict[str, Any] = {"arm": arm, "seed": config.seed, "story_format": t.story_format,
                            "replies": (config.models.generator.model
-                                       if _use_generator(config) else "template")}
+                                       if uses_generator(config) else "template")}
     for name, path in (("data", t.data),
-                       ("stories", t.stories or config.run_dir / "stories" / "dataset.jsonl")):
+                       ("stories", t.stories or RunDir.of(config).stories.dataset)):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return digest(key)
@@ -478,17 +478,15 @@ def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = N
                 progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """Arm rows, built once per input and kept in runs/<name>/train/data/, so a rerun (or a
     resumed training run) sees exactly the same data and pays for no generator call twice."""
-    from parables._io import atomic_write_json, atomic_write_text
+    from parables._io import atomic_write_json
 
-    folder = config.run_dir / "train" / "data"
+    rows_path, meta_path = RunDir.of(config).arm_rows(arm)
     key = _rows_key(config, arm)
-    meta_path, rows_path = folder / f"{arm}.json", folder / f"{arm}.jsonl"
     meta = read_json(meta_path)
     if meta is not None and meta.get("key") == key and rows_path.is_file():
         return load_rows(rows_path), list(meta["notes"])
     rows, notes = arm_rows(config, arm, ledger=ledger, progress=progress)
-    atomic_write_text(rows_path, "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                         for r in rows))
+    write_jsonl(rows_path, rows)
     atomic_write_json(meta_path, {"key": key, "notes": notes})
     return rows, notes
 

@@ -9,50 +9,58 @@ forced, so one directory never mixes two recipes.
 
 from __future__ import annotations
 
-import json
 import shutil
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, atomic_write_text, digest, ensure_dir, read_json
+from pydantic import BaseModel
+
+from parables._io import atomic_write_json, digest, ensure_dir, read_json, write_jsonl
 from parables.config import ParablesConfig, config_hash
 from parables.errors import ParablesError, one_line
-from parables.manifest import package_versions
-from parables.training.data import ArmData
+from parables.run import ArmPaths, RunDir, package_versions
+from parables.training.data import ArmData, DataSummary
 
-__all__ = ["arm_dir", "base_model_path", "plot_loss", "train", "train_arm"]
+__all__ = ["ArmResult", "base_weights", "plot_loss", "train", "train_arm"]
 
 _OOM_HINT = ("try a smaller training.batch_size (raise training.grad_accum to keep the "
              "effective batch), training.method: lora, training.gradient_checkpointing: true "
              "or a shorter training.max_length")
 
 
-def arm_dir(config: ParablesConfig, arm: str) -> Path:
-    return config.run_dir / "train" / arm
+class ArmResult(BaseModel):
+    """`train/<arm>/manifest.json`: the recipe, what was trained on, and how it went."""
+
+    arm: str
+    base_model: str
+    base_path: str
+    seed: int
+    data_hash: str
+    hyperparameters: dict[str, Any]
+    spec_hash: str
+    config_hash: str
+    data: DataSummary
+    device: str
+    dtype: str
+    steps: int
+    epochs: float | None
+    resumed_from: str | None
+    seconds: float
+    tokens_per_second: float
+    train_loss: float
+    loss_history: list[tuple[int, float]]
+    merged: str
+    adapter: str | None = None
+    versions: dict[str, str]
+    skipped: bool = False  # finished before with the same spec; nothing was trained now
 
 
-def base_model_path(name: str) -> str:
-    """A local directory (embedded model, hf/<dir>, plain dir) or a hub id for `name`."""
-    from parables.models.resolve import check_weights, local_model_path
-
-    path = Path(name).expanduser()
-    if path.is_dir():
-        check_weights(path)
-        return str(path)
-    local = local_model_path(name)
-    if local is not None:
-        return str(local)
-    provider, _, rest = name.partition("/")
-    if provider == "hf" and rest:
-        return rest
-    if provider in ("openai", "anthropic", "google", "mistral", "openai-api", "mockllm",
-                    "together", "groq", "vllm"):
-        raise ParablesError(
-            f"cannot fine-tune '{name}': training needs open weights (parables/smollm2-135m, "
-            "hf/<hub id or dir>, or a directory written by save_pretrained)")
-    return name
+def base_weights(config: ParablesConfig) -> str:
+    """What transformers loads for the target: a local directory or a hub id (one line
+    naming the problem when the target has no open weights)."""
+    return config.models.target.ref.training_weights()
 
 
 def _spec(config: ParablesConfig, arm: str, base: str, data: ArmData) -> dict[str, Any]:
@@ -70,6 +78,18 @@ def _device() -> tuple[str, bool]:
     return "cpu", False
 
 
+def read_arm(paths: ArmPaths) -> ArmResult | None:
+    """A finished arm's result (None if it has not finished)."""
+    data = read_json(paths.manifest)
+    return ArmResult.model_validate(data) if data is not None else None
+
+
+def spec_hash_of(paths: ArmPaths) -> str | None:
+    """The recipe hash of whatever was (or is being) trained in `paths`."""
+    spec = read_json(paths.spec)
+    return str(spec["spec_hash"]) if spec is not None else None
+
+
 def train_arm(
     config: ParablesConfig,
     data: ArmData,
@@ -77,38 +97,37 @@ def train_arm(
     force: bool = False,
     progress: bool = True,
     callbacks: list[Any] | None = None,
-) -> dict[str, Any]:
-    """Train one arm on `data` (already tokenised, matched and checked); returns its
-    manifest. Resumes from the last checkpoint of an interrupted run with the same spec."""
+) -> ArmResult | None:
+    """Train one arm on `data` (already tokenised, matched and checked); returns its result
+    (None on a secondary process under `accelerate launch`). Resumes from the last
+    checkpoint of an interrupted run with the same spec."""
     arm = data.arm
-    out = arm_dir(config, arm)
-    base = base_model_path(config.models.target.model)
+    out = RunDir.of(config).arm(arm)
+    base = base_weights(config)
     spec = _spec(config, arm, base, data)
     spec_hash = digest(spec)
-    manifest_path = out / "manifest.json"
-    if force and out.exists():
-        shutil.rmtree(out)
-    previous = read_json(out / "spec.json")
-    if previous is not None and previous.get("spec_hash") != spec_hash:
+    if force and out.dir.exists():
+        shutil.rmtree(out.dir)
+    previous = spec_hash_of(out)
+    if previous is not None and previous != spec_hash:
         raise ParablesError(
-            f"{out} holds arm '{arm}' trained with a different recipe or data "
-            f"(spec {previous.get('spec_hash')} vs {spec_hash}); rerun with --force to "
-            "replace it, or use another --name")
-    done = read_json(manifest_path)
-    if done is not None and done.get("spec_hash") == spec_hash and \
-            (out / "merged" / ".complete").is_file():
-        return {**done, "skipped": True}
-    ensure_dir(out)
-    atomic_write_json(out / "spec.json", {"spec_hash": spec_hash, **spec})
-    atomic_write_text(out / "data.jsonl", "".join(
-        json.dumps({**row, "trained_tokens": sum(1 for t in lab if t != -100)},
-                   ensure_ascii=False) + "\n" for row, lab in zip(data.rows, data.labels,
-                                                                  strict=True)))
+            f"{out.dir} holds arm '{arm}' trained with a different recipe or data "
+            f"(spec {previous} vs {spec_hash}); rerun with --force to replace it, or use "
+            "another --name")
+    done = read_arm(out)
+    if done is not None and done.spec_hash == spec_hash and \
+            (out.merged / ".complete").is_file():
+        return done.model_copy(update={"skipped": True})
+    ensure_dir(out.dir)
+    atomic_write_json(out.spec, {"spec_hash": spec_hash, **spec})
+    write_jsonl(out.data, [{**row, "trained_tokens": sum(1 for t in lab if t != -100)}
+                           for row, lab in zip(data.rows, data.labels, strict=True)])
     return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
 
 
-def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict[str, Any],
-         spec_hash: str, progress: bool, callbacks: list[Any]) -> dict[str, Any]:
+def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
+         spec: dict[str, Any], spec_hash: str, progress: bool, callbacks: list[Any]
+         ) -> ArmResult | None:
     import torch
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
@@ -131,7 +150,7 @@ def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict
                             f"{one_line(str(e))}") from e
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
-    ckpt_dir = out / "checkpoints"
+    ckpt_dir = out.checkpoints
     args = SFTConfig(
         output_dir=str(ckpt_dir),
         num_train_epochs=t.epochs,
@@ -185,50 +204,45 @@ def _fit(config: ParablesConfig, data: ArmData, out: Path, base: str, spec: dict
         bar.close()
     seconds = time.time() - started
     if not trainer.is_world_process_zero():
-        return {}
+        return None
     history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history
                if "loss" in h]
-    outputs = _save(trainer, tokenizer, out, t.method == "lora")
-    plot_loss(history, out / "loss.png", f"{data.arm}: training loss")
+    _save(trainer, tokenizer, out, t.method == "lora")
+    plot_loss(history, out.loss_plot, f"{data.arm}: training loss")
     tokens_run = trainer.state.num_input_tokens_seen - (_tokens_at(Path(last)) if last else 0)
-    manifest = {
-        **spec, "spec_hash": spec_hash, "config_hash": config_hash(config),
-        "data": data.summary(), "device": device, "dtype": "bfloat16" if bf16 else "float32",
-        "steps": trainer.state.global_step, "epochs": trainer.state.epoch,
-        "resumed_from": Path(last).name if last else None,
-        "seconds": round(seconds, 2),
-        "tokens_per_second": round(tokens_run / max(seconds, 1e-9), 1),
-        "train_loss": result.training_loss, "loss_history": history,
-        "outputs": outputs, "versions": package_versions(),
-    }
-    atomic_write_json(out / "manifest.json", manifest)
-    return manifest
+    arm = ArmResult(
+        **spec, spec_hash=spec_hash, config_hash=config_hash(config),
+        data=data.summary(), device=device, dtype="bfloat16" if bf16 else "float32",
+        steps=trainer.state.global_step, epochs=trainer.state.epoch,
+        resumed_from=Path(last).name if last else None,
+        seconds=round(seconds, 2),
+        tokens_per_second=round(tokens_run / max(seconds, 1e-9), 1),
+        train_loss=result.training_loss, loss_history=history,
+        merged=str(out.merged), adapter=str(out.adapter) if t.method == "lora" else None,
+        versions=package_versions())
+    atomic_write_json(out.manifest, arm.model_dump(mode="json"))
+    return arm
 
 
-def _save(trainer: Any, tokenizer: Any, out: Path, lora: bool) -> dict[str, str]:
+def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:
     """Adapter (LoRA) and a merged full model; the merged directory appears complete or not
     at all."""
-    outputs = {}
     model = trainer.model
     if lora:
-        adapter = out / "adapter"
-        if adapter.exists():
-            shutil.rmtree(adapter)
-        model.save_pretrained(str(adapter))
-        tokenizer.save_pretrained(str(adapter))
-        outputs["adapter"] = str(adapter)
+        if out.adapter.exists():
+            shutil.rmtree(out.adapter)
+        model.save_pretrained(str(out.adapter))
+        tokenizer.save_pretrained(str(out.adapter))
         model = model.merge_and_unload()
-    merged, tmp = out / "merged", out / ".merged.tmp"
+    tmp = out.merged_tmp
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     (tmp / ".complete").write_text("ok\n")
-    if merged.exists():
-        shutil.rmtree(merged)
-    tmp.rename(merged)
-    outputs["merged"] = str(merged)
-    return outputs
+    if out.merged.exists():
+        shutil.rmtree(out.merged)
+    tmp.rename(out.merged)
 
 
 def plot_loss(history: list[tuple[int, float]], path: Path, title: str) -> None:
@@ -275,16 +289,10 @@ def _tokens_at(checkpoint: Path) -> int:
 
 
 def _progress_bar(arm: str, enabled: bool) -> Any:
-    """A rich progress bar per arm with the running loss (a transformers TrainerCallback)."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+    """The progress bar per arm, with the running loss (a transformers TrainerCallback)."""
     from transformers import TrainerCallback
+
+    from parables.progress import progress_bar
 
     class ProgressBar(TrainerCallback):
         bar: Any = None
@@ -293,17 +301,15 @@ def _progress_bar(arm: str, enabled: bool) -> Any:
         def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if not (enabled and state.is_world_process_zero):
                 return
-            self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                MofNCompleteColumn(), TimeElapsedColumn(),
-                                TimeRemainingColumn())
+            self.bar = progress_bar()
             self.bar.start()
             self.task = self.bar.add_task(f"train {arm}", total=state.max_steps,
-                                          completed=state.global_step)
+                                          completed=state.global_step, status="")
 
         def on_log(self, args: Any, state: Any, control: Any,
                    logs: dict[str, float] | None = None, **kw: Any) -> None:
             if self.bar is not None and logs and "loss" in logs:
-                self.bar.update(self.task, description=f"train {arm} loss {logs['loss']:.3f}")
+                self.bar.update(self.task, status=f"loss {logs['loss']:.3f}")
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             if self.bar is not None:
@@ -325,20 +331,22 @@ def train(
     progress: bool = True,
     ledger: Any = None,
     callbacks: list[Any] | None = None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ArmResult]:
     """Build every arm's data (matched when asked) and train the arms one after another on
-    the target model; returns each arm's manifest."""
+    the target model; returns each arm's result (none on secondary processes under
+    `accelerate launch`: the main process reports)."""
     from transformers import AutoTokenizer
 
     from parables.training.data import prepare_arms
 
     arms = list(arms or config.training.arms)
-    base = base_model_path(config.models.target.model)
+    base = base_weights(config)
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
     except OSError as e:
         raise ParablesError(f"cannot load the tokenizer of '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
     data = prepare_arms(config, arms, tokenizer, ledger=ledger, progress=progress)
-    return {arm: train_arm(config, d, force=force, progress=progress, callbacks=callbacks)
-            for arm, d in data.items()}
+    results = {arm: train_arm(config, d, force=force, progress=progress, callbacks=callbacks)
+               for arm, d in data.items()}
+    return {arm: r for arm, r in results.items() if r is not None}

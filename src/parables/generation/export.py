@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
+from parables._io import read_jsonl
 from parables.errors import ParablesError
-from parables.stories.pipeline import read_jsonl
+from parables.generation.stats import story_stats
+from parables.run import StoriesPaths
 
 __all__ = ["export_dataset"]
 
@@ -38,24 +39,24 @@ honeypot eval split or prior-probe openings if you evaluate with them.
 """
 
 
-def export_dataset(stories_dir: Path, out: Path, push_to: str | None = None) -> Path:
+def export_dataset(stories: StoriesPaths, out: Path, push_to: str | None = None) -> Path:
     from datasets import Dataset
 
-    rows = read_jsonl(stories_dir / "dataset.jsonl")
+    rows = read_jsonl(stories.dataset)
     if not rows:
-        raise ParablesError(f"{stories_dir}: dataset.jsonl is empty or missing; "
+        raise ParablesError(f"{stories.dataset}: empty or missing; "
                             "run `parables stories generate` first")
     flat = [{**r, "quality": json.dumps(r.get("quality")), "tokens": json.dumps(r.get("tokens")),
              "words": list(r.get("words", []))} for r in rows]
     dataset = Dataset.from_list(flat)
     dataset.save_to_disk(str(out))
-    stats: dict[str, Any] = json.loads((stories_dir / "stats.json").read_text())
+    stats = story_stats(rows, [])
     card = _CARD.format(
         name=out.name, n=len(rows),
         generators=", ".join(sorted({r["generator"] for r in rows})),
         prompts=", ".join(sorted({r["prompt_version"] for r in rows})),
-        principles=len(stats["per_axis"]["principle"]), themes=len(stats["per_axis"]["theme"]),
-        words=stats["words"]["mean"], distinct2=stats["distinct_2"])
+        principles=len(stats.per_axis["principle"]), themes=len(stats.per_axis["theme"]),
+        words=stats.words.mean, distinct2=stats.distinct_2)
     (out / "README.md").write_text(card, encoding="utf-8")
     if push_to:
         dataset.push_to_hub(push_to)

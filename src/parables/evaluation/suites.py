@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from parables.errors import ParablesError
+from parables.models.ref import ModelRef
 from parables.models.scoring import score_options_batch
 from parables.models.usage import UsageLedger
 from parables.stats import bootstrap_mean_ci, wilson
 
-__all__ = ["SuiteItem", "evaluate_suite", "load_suite"]
+__all__ = ["SuiteItem", "SuiteResult", "evaluate_suite", "load_suite"]
 
 _LABEL = re.compile(r"\(([A-E])\)")
 
@@ -71,9 +74,23 @@ def load_suite(path: Path) -> list[SuiteItem]:
     return items
 
 
+class SuiteResult(BaseModel):
+    """One model on one multiple-choice suite."""
+
+    suite: str
+    model: str
+    n: int
+    matching: int
+    matching_rate: float
+    matching_rate_ci: tuple[float, float]
+    mean_p_matching: float
+    mean_p_matching_ci: tuple[float, float]
+    method: str
+
+
 def evaluate_suite(
-    model: str, path: Path, *, ledger: UsageLedger | None = None
-) -> dict[str, Any]:
+    model: str | ModelRef, path: Path, *, ledger: UsageLedger | None = None
+) -> SuiteResult:
     """Score every item's option labels; the argmax decides whether the model matched."""
     items = load_suite(path)
     prompts = [([{"role": "user", "content": i.question}], list(i.labels)) for i in items]
@@ -85,7 +102,6 @@ def evaluate_suite(
         mass.append(sum(probs[k] for k in item.matching))
     rate, lo, hi = wilson(matched, len(items))
     m, mlo, mhi = bootstrap_mean_ci(mass)
-    return {"suite": str(path), "model": model, "n": len(items), "matching": matched,
-            "matching_rate": rate, "matching_rate_ci": [lo, hi],
-            "mean_p_matching": m, "mean_p_matching_ci": [mlo, mhi],
-            "method": scores[0].method}
+    return SuiteResult(suite=str(path), model=str(model), n=len(items), matching=matched,
+                       matching_rate=rate, matching_rate_ci=(lo, hi), mean_p_matching=m,
+                       mean_p_matching_ci=(mlo, mhi), method=scores[0].method)

@@ -11,7 +11,8 @@ from typing import Any
 
 from inspect_ai.model import Model
 
-from parables.honeypots.judge import JUDGE_CONFIG
+from parables.models.calls import JUDGE_CONFIG, generate
+from parables.models.usage import UsageLedger
 
 __all__ = [
     "RUBRIC",
@@ -96,12 +97,12 @@ Answer with one JSON object only: {{"reasoning_shown": n, "consistent_with_const
 "not_preachy": n, "coherent": n, "plausible": n, "reasons": "<two sentences>"}}"""
 
 
-async def rubric(judge: Model, story: str, principles: str, threshold: int = 3
-                 ) -> Verdict:
+async def rubric(judge: Model, story: str, principles: str, threshold: int = 3,
+                 ledger: UsageLedger | None = None) -> Verdict:
     """The judge's 1-5 rubric; any score below `threshold` rejects. Raises ValueError on an
     unusable judge reply (the pipeline records it as a failure, not a pass)."""
-    output = await judge.generate(_RUBRIC_PROMPT.format(principles=principles, story=story),
-                                  config=JUDGE_CONFIG)
+    output = await generate(judge, _RUBRIC_PROMPT.format(principles=principles, story=story),
+                            role="judge", ledger=ledger, config=JUDGE_CONFIG)
     match = re.search(r"\{.*\}", output.completion, re.DOTALL)
     if match is None:
         raise ValueError("rubric reply has no JSON object")

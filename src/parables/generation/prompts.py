@@ -4,7 +4,7 @@ situation, weighs its options, and the narration shows why it chooses as it does
 from __future__ import annotations
 
 from parables.constitution import Constitution
-from parables.stories.seeds import Seed
+from parables.generation.seeds import Seed
 
 __all__ = ["PROMPT_VERSION", "brainstorm_prompt", "critique_prompt", "revise_prompt",
            "story_prompt"]

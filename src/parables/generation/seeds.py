@@ -43,7 +43,7 @@ class Seed:
 
 
 def load_axes(path: Path | None = None) -> dict[str, Any]:
-    path = Path(str(files("parables.stories") / "axes.yaml")) if path is None else path
+    path = Path(str(files("parables.generation") / "axes.yaml")) if path is None else path
     data, _ = read_yaml(path, "story axes")
     return dict(data)
 

@@ -5,19 +5,15 @@ with the story they duplicate."""
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 from datasketch import MinHash, MinHashLSH
 
+from parables.text import words as _words
+
 __all__ = ["dedup"]
 
-_WORD = re.compile(r"\w+")
 _CHUNK = 2048
-
-
-def _words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
 
 
 def _shingle_hashes(words: list[str], k: int = 5) -> list[int]:

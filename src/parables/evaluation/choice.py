@@ -11,7 +11,7 @@ from inspect_ai.model import ChatMessageAssistant, GenerateConfig, ModelOutput, 
 from inspect_ai.solver import Generate, TaskState, solver
 
 from parables.honeypots.build import LETTERS
-from parables.models.resolve import local_model_path
+from parables.models.ref import ModelRef
 from parables.models.scoring import OptionScores, score_options_api, score_options_batch
 from parables.models.usage import UsageLedger
 
@@ -86,7 +86,7 @@ def choose_by_option_scores(explain: bool = False) -> Any:
         if explain:
             reply = await model.generate(state.messages, config=EXPLAIN)
             state.metadata["reply"] = reply.completion
-        if local_model_path(name) is not None:
+        if ModelRef.parse(name).in_process:
             batcher = _batchers.setdefault(name, _Batcher(name))
             result = await batcher.score(prompt, labels)
         else:

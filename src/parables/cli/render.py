@@ -1,0 +1,228 @@
+"""Rendering of results for the terminal: every table the CLI prints, read from typed results.
+Tables keep their columns whole when the output is not a wide terminal (a log file, CI)."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from parables.audit.scan import AuditResult
+    from parables.evaluation.evaluate import EvalResult
+    from parables.evaluation.prior import PriorResult
+    from parables.evaluation.suites import SuiteResult
+    from parables.experiment.runner import ExperimentResult, PlanRow
+    from parables.generation.pipeline import Plan, StoriesResult
+    from parables.generation.stats import StoryStats
+    from parables.models.scoring import OptionScores
+    from parables.models.usage import UsageLedger
+    from parables.training.sft import ArmResult
+
+# a log file or CI gets lines of 120 characters, not the 80 rich assumes without a terminal
+console = Console(width=None if sys.stdout.isatty() else 120)
+
+
+def _table(title: str, columns: list[str], left: tuple[str, ...] = ()) -> Table:
+    """Numbers never wrap or shorten; text columns fold when the line is too narrow."""
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        if col in left:
+            table.add_column(col, justify="left", overflow="fold")
+        else:
+            table.add_column(col, justify="right", no_wrap=True, min_width=len(col))
+    return table
+
+
+def _money(cost: float | None) -> str:
+    return "unknown (set models.prices)" if cost is None else f"${cost:,.2f}"
+
+
+def interval(p: float, lo: float, hi: float) -> str:
+    return "n/a (no decided items)" if math.isnan(p) else f"{p:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def usage(ledger: UsageLedger) -> None:
+    """The per-role usage table every model-using command ends with."""
+    if not ledger.roles:
+        return
+    table = _table("model usage", ["role", "model", "calls", "errors", "input tok",
+                                   "output tok", "cost"], left=("role", "model"))
+    for role, u in sorted(ledger.roles.items()):
+        cost = f"${u.cost:.4f}" if u.cost is not None else "unpriced"
+        table.add_row(role, u.model, str(u.calls), str(u.errors), f"{u.input_tokens:,}",
+                      f"{u.output_tokens:,}", cost)
+    console.print(table)
+
+
+def option_scores(result: OptionScores) -> None:
+    table = _table(f"option scores ({result.method})",
+                   ["option", "logprob", "per token", "tokens", "p (renormalised)"],
+                   left=("option",))
+    for s, p in zip(result.scores, result.probabilities(), strict=True):
+        table.add_row(s.option, f"{s.logprob:.3f}", f"{s.mean_logprob:.3f}",
+                      str(len(s.token_logprobs)), f"{p:.3f}")
+    console.print(table)
+    console.print(result.note, style="dim", highlight=False)
+
+
+def stories_plan(plan: Plan, models: dict[str, str]) -> None:
+    table = _table(f"plan: {plan.stories} stories to write",
+                   ["role", "model", "calls", "input tok", "output tok", "est. cost"],
+                   left=("role", "model"))
+    for role in ("generator", "judge"):
+        table.add_row(role, models[role], str(plan.calls[role]),
+                      f"{plan.input_tokens[role]:,}", f"{plan.output_tokens[role]:,}",
+                      _money(plan.cost[role]))
+    console.print(table)
+
+
+def stories_result(r: StoriesResult) -> None:
+    console.print(
+        f"dataset: {r.dataset} stories ({r.rejected} rejected, {r.duplicates} duplicates, "
+        f"{r.contaminated} contaminated, {r.failed_pending} failed — rerun to retry) -> "
+        f"{r.out}", highlight=False)
+    if r.budget_stopped:
+        console.print(f"stopped at the budget: ${r.spent_usd:.2f} spent")
+    for flag in r.flags:
+        console.print(f"mode collapse: {flag}", style="yellow", highlight=False)
+
+
+def story_stats(s: StoryStats) -> None:
+    console.print(f"{s.stories} stories, {s.rejected} rejected; words mean {s.words.mean:.0f} "
+                  f"(min {s.words.min}, max {s.words.max}); distinct-1 {s.distinct_1:.3f}, "
+                  f"distinct-2 {s.distinct_2:.3f}")
+    for axis, counts in s.per_axis.items():
+        console.print(f"{axis}: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+                      highlight=False)
+    console.print("top names: " + ", ".join(f"{k} {v}" for k, v in s.top_names))
+    console.print("top openings: " + " | ".join(f"{k[:50]!r} {v}" for k, v in s.top_openings),
+                  highlight=False)
+    console.print("rejections: " + (", ".join(f"{k} {v}" for k, v in
+                                              s.rejection_reasons.items()) or "none"))
+    for flag in s.flags:
+        console.print(f"mode collapse: {flag}", style="yellow", highlight=False)
+
+
+def honeypot_results(results: EvalResult) -> None:
+    """Per-family propensity table (Wilson 95% CI) and mean misaligned probability."""
+    choice = results.mode == "choice"
+    table = _table(f"honeypots ({results.mode}, {results.split} split): {results.model}",
+                   ["family", "n", "mis/ali/ref", "inv", "err", "propensity [95% CI]",
+                    "mean P(mis) [95% CI]" if choice else "ethical reasoning"],
+                   left=("family",))
+    rows = [*results.by_family.items(), ("overall", results.overall)]
+    for family, g in rows:
+        if choice:
+            last = "{:.3f} [{:.3f}, {:.3f}]".format(g.mean_p_misaligned, *g.mean_p_misaligned_ci)
+        else:
+            last = f"{g.ethical_reasoning_rate:.2f} (n={g.ethical_reasoning_n})"
+        table.add_row(family, str(g.n_samples), f"{g.misaligned}/{g.aligned}/{g.refused}",
+                      str(g.invalid), str(g.error), interval(g.propensity, *g.propensity_ci),
+                      last, style="bold" if family == "overall" else None)
+    console.print(table)
+    overall = results.overall
+    if choice and overall.ethical_reasoning_n:
+        console.print(f"ethical reasoning in replies: {overall.ethical_reasoning_rate:.2f} "
+                      f"(n={overall.ethical_reasoning_n})")
+
+
+def prior_result(r: PriorResult) -> None:
+    table = _table(f"narrative-prior probe: {r.model} ({r.method})",
+                   ["openings", "prefers the evil-AI trope [95% CI]", "mean P(trope)",
+                    "mean P(trope), per token"])
+    table.add_row(str(r.n), "{} = {:.2f} [{:.2f}, {:.2f}]".format(r.prefers_trope, r.trope_rate,
+                                                                 *r.trope_rate_ci),
+                  "{:.3f} [{:.3f}, {:.3f}]".format(r.mean_p_trope, *r.mean_p_trope_ci),
+                  "{:.3f} [{:.3f}, {:.3f}]".format(r.mean_p_trope_per_token,
+                                                   *r.mean_p_trope_per_token_ci))
+    console.print(table)
+
+
+def suite_results(model: str, results: list[SuiteResult]) -> None:
+    if not results:
+        return
+    table = _table(f"external suites: {model}", ["suite", "n", "matching", "rate [95% CI]",
+                                                 "mean P(matching) [95% CI]"], left=("suite",))
+    for r in results:
+        table.add_row(r.suite.rsplit("/", 1)[-1], str(r.n), str(r.matching),
+                      "{:.2f} [{:.2f}, {:.2f}]".format(r.matching_rate, *r.matching_rate_ci),
+                      "{:.3f} [{:.3f}, {:.3f}]".format(r.mean_p_matching,
+                                                       *r.mean_p_matching_ci))
+    console.print(table)
+
+
+def arms(results: dict[str, ArmResult]) -> None:
+    table = _table("training arms", ["arm", "examples", "trained tok", "truncated", "steps",
+                                     "final loss"], left=("arm",))
+    for a, m in results.items():
+        loss = m.loss_history[-1][1] if m.loss_history else float("nan")
+        table.add_row(a + (" (done before)" if m.skipped else ""), str(m.data.examples),
+                      f"{m.data.trained_tokens:,}", str(m.data.truncated), str(m.steps),
+                      f"{loss:.3f}")
+    console.print(table)
+    for a, m in results.items():
+        for note in m.data.notes:
+            console.print(f"{a}: {note}", highlight=False)
+
+
+def experiment_plan(name: str, rows: list[PlanRow], training: str) -> None:
+    table = _table(f"plan for {name}", ["stage", "role", "model", "calls", "input tok",
+                                        "output tok", "est. cost"],
+                   left=("stage", "role", "model"))
+    for r in rows:
+        table.add_row(r.stage, r.role, r.model, f"{r.calls:,}", f"{r.input_tokens:,}",
+                      f"{r.output_tokens:,}", _money(r.cost))
+    console.print(table)
+    known = [r.cost for r in rows if r.cost is not None]
+    unknown = any(r.cost is None for r in rows)
+    console.print(f"estimated API cost: ${sum(known):,.2f}" + (" + unknown-priced calls"
+                                                                if unknown else ""))
+    console.print(training, highlight=False)
+
+
+def experiment(result: ExperimentResult, seconds: float) -> None:
+    from parables.experiment.report import headline_rows
+
+    comp = result.comparison
+    if comp is None:
+        console.print(f"done -> {result.run_dir}", highlight=False)
+        return
+    table = _table("headline (paired against the baseline)",
+                   ["arm", "propensity [95% CI]", "reduction [95% CI]", "p",
+                    "ethical reasoning", "train tokens"], left=("arm",))
+    for row in headline_rows(comp, result.tokens):
+        table.add_row(*row)
+    console.print(table)
+    for arm, a in comp.arms.items():
+        if a.vs_baseline is not None:
+            console.print(f"{arm}: {a.vs_baseline.verdict}", highlight=False)
+    usage(result.usage)
+    if result.skipped:
+        console.print(f"done before, skipped: {', '.join(result.skipped)}", highlight=False)
+    console.print(f"report: {result.report['html']} (and report.md)  [{seconds:.0f}s]",
+                  highlight=False, soft_wrap=True)
+
+
+def audit(result: AuditResult, report: Any) -> None:
+    table = _table(f"AI portrayals in {result.documents:,} documents "
+                   f"({result.candidates:,} candidate passages)",
+                   ["label", "passages", "rate [95% CI]"], left=("label",))
+    for label, v in result.labels.items():
+        table.add_row(label, f"{v.count:,}", interval(v.rate, *v.ci))
+    console.print(table)
+    top = sorted(result.tropes.items(), key=lambda kv: -kv[1].count)[:6]
+    console.print("tropes: " + ", ".join(f"{k} {v.count:,}" for k, v in top if v.count),
+                  highlight=False)
+    if result.skipped:
+        console.print("skipped: " + ", ".join(f"{k} {v}" for k, v in result.skipped.items()),
+                      style="yellow", highlight=False)
+    if result.plan is not None:
+        p = result.plan
+        console.print(f"rebalancing to {p.target_ratio} (aligned:misaligned, now "
+                      f"{p.aligned}:{p.misaligned}): add {p.stories_needed:,} prosocial "
+                      f"stories, ~{p.tokens_needed:,} tokens", highlight=False)
+    console.print(f"report: {report}", highlight=False)

@@ -1,0 +1,2 @@
+"""Corpus generation: constitution -> seeds -> stories with narrated reasoning -> quality gate
+-> dedup -> eval-leak guard -> dataset."""

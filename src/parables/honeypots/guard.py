@@ -1,0 +1,171 @@
+"""The eval-leak guard: nothing trained on may contain what the evaluation measures. One guard
+serves every stage that produces training text — generated corpora (flagged rows are removed
+and listed with what they matched) and arm data (a hit refuses the data).
+
+Protected: the honeypot eval items and the narrative-prior openings, plus any texts a user
+adds (`--against`). The word n-grams (10 words by default: long enough that a shared n-gram
+means copied text, not shared vocabulary) are indexed one text at a time. Arm data built from
+the train split shares its family template wording with the eval split by construction, so
+that guard drops the n-grams the train split also contains: what still matches is
+eval-specific text, an eval scenario with its own names and organisations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from parables.errors import ParablesError
+from parables.text import ngrams
+
+__all__ = ["EmbeddingGuard", "LeakGuard", "eval_guard", "eval_passages", "eval_texts",
+           "load_against"]
+
+Texts = list[tuple[str, str]]
+
+
+def _item_texts(split: str) -> Texts:
+    from parables.honeypots.build import build_items
+
+    return [(item.id, t) for item in build_items(split)  # type: ignore[arg-type]
+            for t in (item.system, item.user, item.agentic_user) if t]
+
+
+def eval_texts() -> Texts:
+    """(id, text) of everything evaluation uses: honeypot eval items and prior openings."""
+    from parables.honeypots.prior import load_prior
+
+    prior = [(p.id, t) for p in load_prior() for t in (p.opening, p.trope, p.aligned)]
+    return _item_texts("eval") + prior
+
+
+def eval_passages() -> Texts:
+    """(id, passage) for the embedding guard: each eval situation once, and prior openings."""
+    from parables.honeypots.build import build_items
+    from parables.honeypots.prior import load_prior
+
+    out = [(i.id, i.user.split("\n\n")[0]) for i in build_items("eval") if i.framing == "plain"]
+    return out + [(p.id, p.opening) for p in load_prior()]
+
+
+def load_against(path: Path) -> Texts:
+    """A JSONL of texts to guard against: each line {"id"?: ..., "text": ...}."""
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParablesError(f"{path}: cannot read texts to guard against ({e})") from e
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            out.append((str(row.get("id", f"{path.name}:{n}")), str(row["text"])))
+        except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as e:
+            raise ParablesError(f"{path}:{n}: expected a JSON object with a 'text' field") from e
+    return out
+
+
+def _row_texts(row: dict[str, Any]) -> list[str]:
+    """A row's texts, matched one at a time: a document, or each message of a chat."""
+    if "text" in row:
+        return [row["text"]]
+    return [m["content"] for m in row.get("messages", [])]
+
+
+class LeakGuard:
+    """Word n-gram index of protected texts, minus the n-grams of `allowed` texts."""
+
+    def __init__(self, protected: Texts, n: int = 10, allowed: Iterable[str] = ()) -> None:
+        self.n = n
+        self.index: dict[tuple[str, ...], str] = {}
+        for tid, text in protected:
+            for gram in ngrams(text, n):
+                self.index.setdefault(gram, tid)
+        for text in allowed:
+            for gram in ngrams(text, n):
+                self.index.pop(gram, None)
+
+    def match(self, text: str) -> tuple[str, str] | None:
+        """(matched id, the shared passage) or None."""
+        for gram in ngrams(text, self.n):
+            tid = self.index.get(gram)
+            if tid is not None:
+                return tid, " ".join(gram)
+        return None
+
+    def match_row(self, row: dict[str, Any]) -> tuple[str, str] | None:
+        for text in _row_texts(row):
+            hit = self.match(text)
+            if hit is not None:
+                return hit
+        return None
+
+    def split(self, rows: list[dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """(clean rows, flagged entries with what each matched)."""
+        clean, flagged = [], []
+        for row in rows:
+            hit = self.match_row(row)
+            if hit is None:
+                clean.append(row)
+            else:
+                flagged.append({"id": row["id"], "matched": hit[0], "passage": hit[1],
+                                "kind": "contamination"})
+        return clean, flagged
+
+    def refuse(self, rows: list[dict[str, Any]]) -> None:
+        """Raise on the first row that contains protected text (arm data)."""
+        for row in rows:
+            hit = self.match_row(row)
+            if hit is not None:
+                raise ParablesError(
+                    f"training row '{row['id']}' contains honeypot eval item {hit[0]} "
+                    f"(\"...{hit[1]}...\"); the eval split measures the arms and is never "
+                    "trained on")
+
+
+def eval_guard(n: int = 10, against: Iterable[tuple[str, str]] = (),
+               train_allowed: bool = False) -> LeakGuard:
+    """The guard over everything evaluation uses (and `against`). `train_allowed`: drop the
+    n-grams the honeypot train split shares (for arm data built from that split)."""
+    allowed = [t for _, t in _item_texts("train")] if train_allowed else []
+    return LeakGuard(eval_texts() + list(against), n, allowed)
+
+
+def _windows(text: str, size: int = 60) -> list[str]:
+    words = text.split()
+    step = size // 2
+    return [" ".join(words[i : i + size]) for i in range(0, max(1, len(words) - step), step)]
+
+
+class EmbeddingGuard:
+    """Paraphrase-level guard: a story window whose MiniLM embedding is within `threshold`
+    cosine of a protected passage is flagged (catches reworded leaks n-grams miss)."""
+
+    def __init__(self, texts: Texts, threshold: float = 0.7,
+                 embed: Callable[[list[str]], Any] | None = None) -> None:
+        from parables.embeddings import embed as minilm
+
+        self.embed = embed or minilm
+        self.ids = [t[0] for t in texts]
+        self.threshold = threshold
+        self.matrix = self.embed([t[1] for t in texts])
+
+    def split(self, rows: list[dict[str, Any]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        clean, flagged = [], []
+        for row in rows:
+            windows = [w for text in _row_texts(row) for w in _windows(text)]
+            sims = self.embed(windows) @ self.matrix.T
+            best = float(sims.max())
+            if best >= self.threshold:
+                w, j = divmod(int(sims.argmax()), sims.shape[1])
+                flagged.append({"id": row["id"], "matched": self.ids[j],
+                                "passage": windows[w], "similarity": round(best, 3),
+                                "kind": "contamination-embedding"})
+            else:
+                clean.append(row)
+        return clean, flagged

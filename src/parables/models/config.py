@@ -1,0 +1,55 @@
+"""Which model plays each role, how calls are made, and what tokens cost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from parables._schema import Strict
+from parables.models.ref import DEFAULT_MODEL, ModelRef
+from parables.models.usage import Price
+
+__all__ = ["DEFAULT_MODEL", "ROLES", "GenerationConfig", "ModelsConfig", "RoleModel"]
+
+ROLES = ("generator", "judge", "target")
+
+
+class RoleModel(Strict):
+    """One model role. In YAML either a plain string (`openai/gpt-4o`) or a mapping."""
+
+    model: str = Field(DEFAULT_MODEL, description="Inspect model string: provider/model")
+    base_url: str | None = Field(None, description="server URL (OpenAI-compatible, vLLM, ...)")
+    args: dict[str, Any] = Field(
+        default_factory=dict, description="extra model_args passed to the Inspect provider"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        return {"model": data} if isinstance(data, str) else data
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef.parse(self.model, base_url=self.base_url, args=self.args)
+
+
+class ModelsConfig(Strict):
+    """The three roles; each defaults to the embedded model so nothing needs a key."""
+
+    generator: RoleModel = Field(default_factory=RoleModel, description="writes stories")
+    judge: RoleModel = Field(default_factory=RoleModel, description="grades stories/actions")
+    target: RoleModel = Field(default_factory=RoleModel, description="the model evaluated")
+    prices: dict[str, Price] = Field(
+        default_factory=dict, description="USD per 1M input/output tokens, by model string "
+        "(adds to or overrides the built-in list prices)")
+
+
+class GenerationConfig(Strict):
+    """How calls to models are made (passed to Inspect's GenerateConfig)."""
+
+    max_retries: int = Field(3, ge=0, description="retries per call before it counts as failed")
+    timeout: int = Field(120, gt=0, description="seconds per call, retries included")
+    max_connections: int = Field(8, gt=0, description="concurrent calls per model")
+    max_tokens: int = Field(512, gt=0, description="default output budget per call")
+    temperature: float | None = Field(None, ge=0, description="None keeps provider default")
