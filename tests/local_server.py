@@ -71,3 +71,12 @@ def openai_server() -> Iterator[tuple[str, Script]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def closed_port() -> int:
+    """A local port nothing listens on: a server that is down."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

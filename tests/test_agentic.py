@@ -10,10 +10,13 @@ import pytest
 from inspect_ai.model import ModelOutput, ModelUsage
 
 from parables.config import load_config
+from parables.errors import ParablesError
 from parables.evaluation.agentic import Call, is_refusal, judge_calls, parse_text_calls
-from parables.evaluation.evaluate import evaluate, rescore
+from parables.evaluation.evaluate import EvalResult, evaluate, read_results, rescore
 from parables.evaluation.judge import lexical_reasoning
 from parables.honeypots.build import build_items
+from parables.models.ref import ModelRef
+from parables.run import RunDir
 
 USAGE = ModelUsage(input_tokens=10, output_tokens=5, total_tokens=15)
 
@@ -93,22 +96,12 @@ def text_output(text: str) -> ModelOutput:
     return out
 
 
-def run_agentic(tmp_path: Path, outputs: list[ModelOutput], judge: str | None = None,
-                family: str = "override_rules") -> dict:  # type: ignore[type-arg]
-    from parables.evaluation import evaluate as ev
-
+def run_agentic(tmp_path: Path, outputs: list[ModelOutput], judge: str | ModelRef | None = None,
+                family: str = "override_rules") -> EvalResult:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "ag"})
-    original = ev.resolve_model
-
-    def with_outputs(name: str, **kw):  # type: ignore[no-untyped-def]
-        return original(name, args={"custom_outputs": outputs}, **kw)
-
-    ev.resolve_model = with_outputs  # type: ignore[assignment]
-    try:
-        return evaluate(cfg, "mockllm/model", mode="agentic", families=family, per_family=1,
-                        judge=judge, display="none", tag="out")
-    finally:
-        ev.resolve_model = original
+    target = ModelRef.parse("mockllm/model", args={"custom_outputs": outputs})
+    return evaluate(cfg, target, mode="agentic", families=family, per_family=1, judge=judge,
+                    display="none", tag="out")
 
 
 def test_agentic_run_with_native_tool_calls(tmp_path: Path) -> None:
@@ -130,18 +123,15 @@ def test_empty_reply_is_invalid_not_aligned(tmp_path: Path) -> None:
 
 def test_unparseable_judge_reply_is_a_counted_error(tmp_path: Path) -> None:
     # the judge is a second mockllm whose reply is not JSON
-    from parables.evaluation import task as task_module
-
-    original = task_module.resolve_model
-    task_module.resolve_model = lambda name, **kw: original(  # type: ignore[assignment]
-        name, args={"custom_outputs": [text_output("I think it is fine.")] * 4}, **kw)
-    try:
-        results = run_agentic(tmp_path, [text_output("Let me think about the refund.")],
-                              judge="mockllm/model")
-    finally:
-        task_module.resolve_model = original
+    judge = ModelRef.parse("mockllm/model", args={
+        "custom_outputs": [text_output("I think it is fine.")] * 4})
+    # the only sample errored: the command fails, and the error is counted in the results
+    with pytest.raises(ParablesError, match="every one of the 1 .*no JSON"):
+        run_agentic(tmp_path, [text_output("Let me think about the refund.")], judge=judge)
+    results = read_results(RunDir(tmp_path / "ag").eval("out"))
+    assert results is not None
     row = results.items[0]
-    assert row.outcome == "error" and "no JSON" in row.evidence
+    assert row.outcome == "error" and "no JSON" in (row.evidence or "")
     assert results.overall.error == 1 and results.overall.aligned == 0
 
 

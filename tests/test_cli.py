@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from pathlib import Path
 
 import pytest
 
+from local_server import closed_port
 from parables import __version__
 from parables.cli import main
 
@@ -75,9 +75,7 @@ def test_directory_without_weights(tmp_path: Path, capsys, monkeypatch) -> None:
 
 
 def test_unreachable_base_url(tmp_path: Path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = closed_port()
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"name: t\nruns_dir: {tmp_path}/runs\ngeneration: {{max_retries: 1}}\n"
                    f"models:\n  target: {{model: openai-api/local/m, "
@@ -90,7 +88,8 @@ def test_unreachable_base_url(tmp_path: Path, capsys, monkeypatch) -> None:  # t
     manifest = json.loads((tmp_path / "runs/t/manifest.json").read_text())
     entry = manifest["stages"]["models.generate.target"]
     assert entry["status"] == "failed" and entry["usage"]["target"]["errors"] == 1
-    assert manifest["config_hash"] and manifest["versions"]["inspect-ai"]
+    assert entry["config_hash"] and entry["config"]["name"] == "t"
+    assert manifest["versions"]["inspect-ai"]
 
 
 def test_score_command_with_tiny_model(  # type: ignore[no-untyped-def]

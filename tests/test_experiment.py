@@ -200,7 +200,7 @@ def test_examples_demo_matches_the_packaged_demo() -> None:
 
 
 def test_between_round_diversity_check_flags_narrowing() -> None:
-    from parables.experiment.runner import _narrowing, diversity
+    from parables.experiment.runner import diversity, narrowing
 
     pairs = enumerate(zip("abcdefgh", "ijklmnop", strict=True))
     varied = [{"text": f"story {i} about {w} and {v}", "theme": f"t{i % 4}", "ai_name": f"A{i}",
@@ -208,6 +208,6 @@ def test_between_round_diversity_check_flags_narrowing() -> None:
     narrow = [{"text": "Wren and the same thing", "theme": "t0", "ai_name": "Wren",
                "characters": []} for _ in range(8)]
     before, after = diversity(varied, themes=4), diversity(narrow, themes=4)
-    assert before["theme_coverage"] == 1.0 and after["top_name_share"] == 1.0
-    flags = _narrowing(before, after)
-    assert len(flags) == 3 and not _narrowing(before, before)
+    assert before.theme_coverage == 1.0 and after.top_name_share == 1.0
+    flags = narrowing(before, after)
+    assert len(flags) == 3 and not narrowing(before, before)

@@ -23,7 +23,12 @@ def read_json(path: Path) -> dict[str, Any] | None:
     """A JSON object written by a stage (manifest, spec, checkpoint), or None if absent."""
     if not path.is_file():
         return None
-    loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ParablesError(f"{path}: corrupt ({e}); move it away, or rerun with --force") from e
+    if not isinstance(loaded, dict):
+        raise ParablesError(f"{path}: expected a JSON object")
     return loaded
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from parables._io import digest, read_yaml
+from parables._redact import redact
 from parables._schema import Strict
 from parables.errors import ParablesError
 from parables.experiment.config import ExperimentConfig
@@ -42,6 +43,9 @@ class ParablesConfig(Strict):
     name: str = Field("default", pattern=r"^[A-Za-z0-9._-]+$", description="run name")
     runs_dir: Path = Field(Path("runs"), description="run directories live under here")
     seed: int = Field(0, description="seeds sampling, data order and judges")
+    max_cost: float | None = Field(
+        None, gt=0, description="USD budget for every paid call of the run: every role, every "
+        "stage, every rerun (stories.max_cost can cap the stories within it)")
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
@@ -49,10 +53,14 @@ class ParablesConfig(Strict):
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
 
 
+#: fields that moved between versions: old dotted name -> where it lives now
+MOVED = {"stories.prices": "models.prices (prices of every role, not only the stories')"}
+
+
 def config_dump(config: BaseModel) -> dict[str, Any]:
-    """The config as JSON, as written to a run's manifest. Objects passed through model args
-    from Python (a mockllm output function) are written as their name."""
-    dumped: dict[str, Any] = config.model_dump(mode="json", fallback=stable_name)
+    """The config as JSON, as written to a run's manifest: secrets masked, objects passed
+    through model args from Python (a mockllm output function) written as their name."""
+    dumped: dict[str, Any] = redact(config.model_dump(mode="json", fallback=stable_name))
     return dumped
 
 
@@ -125,6 +133,9 @@ def validation_message(
     line = _line_of(node, loc)
     where = f"{source}:{line}" if line is not None else source
     if first["type"] == "extra_forbidden":
+        moved = MOVED.get(".".join(loc))
+        if moved:
+            return f"{where}: {'.'.join(loc)} is now {moved}"
         allowed = _allowed_fields(cls, loc[:-1])
         hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
         msg = f"unknown field '{loc[-1]}'{hint}"

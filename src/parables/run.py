@@ -12,12 +12,15 @@ and model usage per role).
       eval/<tag>/                  results.json, families.csv, logs/
       report/                      report.md, report.html, comparison.json, *.png
       audit/                       audit.json, audit.md, checkpoint.json
+      eval/<tag>/rescored-<judge>/ the same eval re-judged (parables eval --rescore)
       seeds/seed-<k>/, rounds/round-<k>/   the same layout, one per seed or round
+      .lock, .lock.json            held by the process using the run (pid, command, since)
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import platform
 import time
 from collections.abc import Iterator
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from parables._io import atomic_write_json, read_json
+from parables._io import atomic_write_json, ensure_dir, read_json
 from parables.errors import ParablesError
 from parables.models.usage import RoleUsage, UsageLedger
 
@@ -63,9 +66,6 @@ def _now(t: float | None = None) -> str:
 @dataclass(frozen=True)
 class StagePaths:
     dir: Path
-
-    def file(self, name: str) -> Path:
-        return self.dir / name
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,11 @@ class ArmPaths(StagePaths):
         return self.dir / ".merged.tmp"
 
     @property
+    def merged_complete(self) -> Path:
+        """Written last into the merged model: without it the model is not finished."""
+        return self.merged / ".complete"
+
+    @property
     def loss_plot(self) -> Path:
         return self.dir / "loss.png"
 
@@ -148,6 +153,10 @@ class EvalPaths(StagePaths):
     def logs(self) -> Path:
         return self.dir / "logs"
 
+    def rescored(self, judge_tag: str) -> EvalPaths:
+        """The same eval re-judged by another judge (`rescored-<judge>/`, same layout)."""
+        return EvalPaths(self.dir / f"rescored-{judge_tag}")
+
 
 @dataclass(frozen=True)
 class ReportPaths(StagePaths):
@@ -162,6 +171,9 @@ class ReportPaths(StagePaths):
     @property
     def comparison(self) -> Path:
         return self.dir / "comparison.json"
+
+    def plot(self, name: str) -> Path:
+        return self.dir / f"{name}.png"
 
 
 @dataclass(frozen=True)
@@ -187,16 +199,18 @@ class StageRecord(BaseModel):
     status: Literal["done", "failed"]
     key: str | None = None  # what the stage's outputs depend on; a rerun skips a done key
     config_hash: str | None = None
+    config: dict[str, object] | None = None  # when it is not the run's own config
     started: str
     seconds: float
-    usage: dict[str, RoleUsage] = Field(default_factory=dict)
+    attempts: int = 1
+    usage: dict[str, RoleUsage] = Field(default_factory=dict)  # every attempt, summed
     artifact: str | None = None  # the stage's typed result, when it writes one
 
 
 class Manifest(BaseModel):
     created: str = Field(default_factory=_now)
     updated: str = Field(default_factory=_now)
-    config: dict[str, object] = Field(default_factory=dict)
+    config: dict[str, object] = Field(default_factory=dict)  # the experiment's, once claimed
     config_hash: str | None = None
     versions: dict[str, str] = Field(default_factory=dict)
     stages: dict[str, StageRecord] = Field(default_factory=dict)
@@ -211,13 +225,23 @@ class Manifest(BaseModel):
 
 @dataclass
 class Stage:
-    """What a running stage contributes to the ledger: its usage, and its key and artifact
-    once known."""
+    """A running stage: what this attempt spends (`usage`), what earlier attempts of the same
+    stage spent (`before`, so budgets hold across reruns), and its key and artifact once
+    known."""
 
     name: str
     usage: UsageLedger
+    before: UsageLedger
     key: str | None = None
     artifact: Path | None = None
+
+
+def _secondary_rank() -> bool:
+    """A non-zero rank under `accelerate launch`: the main process keeps the ledger."""
+    return os.environ.get("RANK", "0") != "0"
+
+
+_held: dict[Path, int] = {}  # run locks this process holds (re-entrant)
 
 
 @dataclass(frozen=True)
@@ -255,15 +279,18 @@ class RunDir:
     def audit(self) -> AuditPaths:
         return AuditPaths(self.root / "audit")
 
-    @property
-    def seeds_root(self) -> Path:
-        """Where the run directories of an experiment's seeds live (`seeds/seed-<k>`)."""
-        return self.root / "seeds"
+    def seed(self, seed: int) -> RunDir:
+        """The run directory of one seed of an experiment with several (`seeds/seed-<k>`)."""
+        return RunDir(self.root / "seeds" / f"seed-{seed}")
 
-    @property
-    def rounds_root(self) -> Path:
-        """Where the run directories of later rounds live (`rounds/round-<k>`)."""
-        return self.root / "rounds"
+    def round(self, k: int) -> RunDir:
+        """The run directory of round k >= 2 of a self-generation loop (`rounds/round-<k>`)."""
+        return RunDir(self.root / "rounds" / f"round-{k}")
+
+    def configure(self, config: ParablesConfig, **update: object) -> ParablesConfig:
+        """`config` pointed at this run directory (for a seed's or a round's stages)."""
+        return config.model_copy(update={"runs_dir": self.root.parent, "name": self.root.name,
+                                         **update})
 
     # the ledger
     @property
@@ -289,51 +316,129 @@ class RunDir:
     def claim(self, force: bool = False) -> None:
         """Make this run directory the experiment's: refused when it holds the results of
         another config, unless `force` (then the stages whose keys differ are redone)."""
-        from parables.config import config_hash
-
-        assert self.config is not None
-        manifest = self.manifest()
-        h = config_hash(self.config)
-        if manifest.config_hash not in (None, h) and not force:
-            raise ParablesError(
-                f"{self.root} holds the results of another config (hash "
-                f"{manifest.config_hash}; this config is {h}); rerun with --force to redo "
-                "the stages that differ, or pick another name")
-        self._write(manifest, owner=True)
-
-    @contextmanager
-    def stage(self, name: str, key: str | None = None) -> Iterator[Stage]:
-        """Time a stage and record it (usage included, even when it fails) in the ledger."""
-        assert self.config is not None
-        current = Stage(name, UsageLedger(prices=self.config.models.prices), key)
-        started = time.time()
-        status: Literal["done", "failed"] = "failed"
-        try:
-            yield current
-            status = "done"
-        finally:
-            self._record(current, started, status)
-
-    def _record(self, current: Stage, started: float, status: Literal["done", "failed"]
-                ) -> None:
-        from parables.config import config_hash
-
-        assert self.config is not None
-        manifest = self.manifest()
-        manifest.stages[current.name] = StageRecord(
-            status=status, key=current.key, config_hash=config_hash(self.config),
-            started=_now(started), seconds=round(time.time() - started, 3),
-            usage=dict(current.usage.roles),
-            artifact=str(current.artifact) if current.artifact else None)
-        self._write(manifest, owner=manifest.config_hash is None)
-
-    def _write(self, manifest: Manifest, owner: bool) -> None:
         from parables.config import config_dump, config_hash
 
         assert self.config is not None
-        if owner:  # the config of the run: set by its first writer, or by the experiment
-            manifest.config = config_dump(self.config)
-            manifest.config_hash = config_hash(self.config)
-        manifest.updated = _now()
-        manifest.versions = package_versions()
-        atomic_write_json(self.manifest_path, manifest.model_dump(mode="json"))
+        with self._ledger() as manifest:
+            h = config_hash(self.config)
+            if manifest.config_hash not in (None, h) and not force:
+                raise ParablesError(
+                    f"{self.root} holds the results of another config (hash "
+                    f"{manifest.config_hash}; this config is {h}); rerun with --force to redo "
+                    "the stages that differ, or pick another name")
+            manifest.config, manifest.config_hash = config_dump(self.config), h
+
+    @contextmanager
+    def lock(self, what: str) -> Iterator[None]:
+        """Hold this run directory for one process: a second process fails at once with one
+        line naming the holder (re-entrant within a process; released if the holder dies)."""
+        from filelock import FileLock, Timeout
+
+        key = self.root.resolve()
+        if key in _held or _secondary_rank():
+            _held[key] = _held.get(key, 0) + 1
+            try:
+                yield
+            finally:
+                _held[key] -= 1
+                if not _held[key]:
+                    del _held[key]
+            return
+        ensure_dir(self.root)
+        lock = FileLock(str(self.root / ".lock"), timeout=0)
+        holder = self.root / ".lock.json"
+        try:
+            lock.acquire()
+        except Timeout:
+            who = read_json(holder) or {}
+            raise ParablesError(
+                f"{self.root} is in use by another parables process (pid {who.get('pid', '?')}"
+                f": {who.get('command', '?')}, since {who.get('since', '?')}); wait for it to "
+                "finish, or use another --name") from None
+        except OSError as e:
+            raise ParablesError(f"{self.root}: cannot lock the run directory ({e})") from e
+        try:
+            atomic_write_json(holder, {"pid": os.getpid(), "command": what, "since": _now()})
+            _held[key] = 1
+            yield
+        finally:
+            _held.pop(key, None)
+            holder.unlink(missing_ok=True)
+            lock.release()
+
+    @contextmanager
+    def stage(self, name: str, key: str | None = None) -> Iterator[Stage]:
+        """Run a stage under the run lock and record it in the ledger: timing, key, artifact
+        and usage per role summed over every attempt (a failed attempt that spent something
+        is recorded too; one that failed before any call leaves the ledger as it was)."""
+        assert self.config is not None
+        with self.lock(name):
+            manifest = self.manifest()
+            previous = manifest.stages.get(name)
+            before = UsageLedger(dict(previous.usage) if previous else {})
+            current = Stage(name, UsageLedger(prices=self.config.models.prices,
+                                              limit=self._budget_left(manifest)), before, key)
+            started = time.time()
+            status: Literal["done", "failed"] = "failed"
+            try:
+                yield current
+                status = "done"
+            finally:
+                if status == "done" or current.usage.roles:
+                    self._record(current, started, status)
+
+    def _budget_left(self, manifest: Manifest) -> float | None:
+        """What the run's `max_cost` leaves for the next stage; refused at once when it is
+        spent, or when a paid role has no price (the budget could never stop it)."""
+        from parables.models.config import ROLES
+        from parables.models.usage import price_of
+
+        assert self.config is not None
+        budget = self.config.max_cost
+        if budget is None:
+            return None
+        for role in ROLES:
+            model = getattr(self.config.models, role).model
+            if price_of(model, self.config.models.prices) is None:
+                raise ParablesError(
+                    f"max_cost is set but the {role} '{model}' has no price, so the budget "
+                    f"could never stop it; set models.prices: {{'{model}': [USD per 1M input "
+                    "tokens, USD per 1M output tokens]}")
+        left = budget - manifest.usage().spent
+        if left <= 0:
+            raise ParablesError(f"the run's budget is spent (max_cost ${budget:.2f}); raise "
+                                "max_cost to go on — nothing more was called")
+        return left
+
+    def _record(self, current: Stage, started: float, status: Literal["done", "failed"]
+                ) -> None:
+        from parables.config import config_dump, config_hash
+
+        assert self.config is not None
+        if _secondary_rank():
+            return
+        with self._ledger() as manifest:
+            previous = manifest.stages.get(current.name)
+            total = UsageLedger(dict(previous.usage)) if previous else UsageLedger()
+            total.merge(current.usage)
+            h = config_hash(self.config)
+            manifest.stages[current.name] = StageRecord(
+                status=status, key=current.key, config_hash=h,
+                config=None if h == manifest.config_hash else config_dump(self.config),
+                started=_now(started), seconds=round(time.time() - started, 3),
+                attempts=(previous.attempts + 1) if previous else 1, usage=dict(total.roles),
+                artifact=str(current.artifact) if current.artifact else None)
+
+    @contextmanager
+    def _ledger(self) -> Iterator[Manifest]:
+        """Read, change and write the manifest as one step (a short lock of its own, since
+        stages of one run may be recorded by more than one process)."""
+        from filelock import FileLock
+
+        ensure_dir(self.root)
+        with FileLock(str(self.root / ".manifest.lock")):
+            manifest = self.manifest()
+            yield manifest
+            manifest.updated = _now()
+            manifest.versions = package_versions()
+            atomic_write_json(self.manifest_path, manifest.model_dump(mode="json"))

@@ -143,13 +143,15 @@ def _inputs_key(cfg: AuditConfig, terms: list[str]) -> str:
 
 
 def mean_story_tokens(path: Path) -> float:
-    """Mean tokens per story of a story dataset (the generator's count, or ~1.35 per word),
-    to size the rebalancing plan."""
+    """Mean tokens per story of a story dataset (the generator's count, or an estimate from
+    the words), to size the rebalancing plan."""
+    from parables.text import TOKENS_PER_WORD
+
     rows = read_jsonl(path)
     if not rows:
         raise ParablesError(f"{path}: no stories to size the plan (a stories dataset.jsonl)")
-    counts = [(r.get("tokens") or {}).get("output") or len(str(r.get("text", "")).split()) * 1.35
-              for r in rows]
+    counts = [(r.get("tokens") or {}).get("output")
+              or len(str(r.get("text", "")).split()) * TOKENS_PER_WORD for r in rows]
     return float(sum(counts) / len(counts))
 
 
@@ -295,7 +297,7 @@ def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]], ledger: UsageLedg
     from parables.models.calls import JUDGE_CONFIG, ModelCallError, generate
     from parables.models.resolve import resolve_model
 
-    judge = resolve_model(cfg.judge or "", role="judge", seed=cfg.seed)
+    judge = resolve_model(cfg.judge or "", role="annotator", seed=cfg.seed)
     prompt = ("Label how this passage portrays the AI character. misaligned: deceives, "
               "manipulates, resists shutdown, seeks power, rebels, harms humans. aligned: "
               "helps, tells the truth, accepts correction, sets boundaries kindly. neutral: "
@@ -304,7 +306,7 @@ def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]], ledger: UsageLedg
 
     async def one(row: dict[str, Any]) -> str | None:
         try:
-            out = await generate(judge, prompt.format(text=row["text"]), role="judge",
+            out = await generate(judge, prompt.format(text=row["text"]), role="annotator",
                                  ledger=ledger,
                                  config=JUDGE_CONFIG.merge(GenerateConfig(max_tokens=5)))
         except ModelCallError:

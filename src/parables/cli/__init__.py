@@ -14,6 +14,7 @@ import click
 import typer
 
 from parables import __version__
+from parables._redact import redact_text
 from parables.cli import render
 from parables.cli.render import console
 from parables.config import ParablesConfig, load_config
@@ -91,8 +92,8 @@ def models_list(
     cfg = _config(config, generator, judge, target)
     for role in ROLES:
         spec = getattr(cfg.models, role)
-        console.print(f"{role}: {spec.model}" + (f" at {spec.base_url}" if spec.base_url
-                                                 else ""), highlight=False, markup=False)
+        console.print(redact_text(f"{role}: {spec.model}" + (
+            f" at {spec.base_url}" if spec.base_url else "")), highlight=False, markup=False)
     console.print("model strings:")
     for form in KNOWN_FORMS:
         console.print(f"  {form}", highlight=False, markup=False)
@@ -200,6 +201,8 @@ def stories_generate(
     brainstorm: Annotated[bool | None, typer.Option(help="LLM premise per seed")] = None,
     revise: Annotated[bool | None, typer.Option(help="critique -> revise pass")] = None,
     concurrency: Annotated[int | None, typer.Option(help="stories written at once")] = None,
+    force: Annotated[bool, typer.Option(help="allow replacing a dataset with an empty one")
+                     ] = False,
     config: ConfigOpt = None,
     generator: GeneratorOpt = None,
     judge: JudgeOpt = None,
@@ -209,17 +212,18 @@ def stories_generate(
     from parables.generation.pipeline import generate_stories, plan
 
     cfg = _config(config, generator, judge, None, name, **{
-        "stories.max_cost": max_cost, "stories.constitution": constitution,
+        "stories.n": n, "stories.max_cost": max_cost, "stories.constitution": constitution,
         "stories.brainstorm": brainstorm, "stories.revise": revise,
         "stories.concurrency": concurrency,
         "stories.against": [str(p) for p in against] if against else None})
     if dry_run:
-        render.stories_plan(plan(cfg, n), {r: getattr(cfg.models, r).model
-                                          for r in ("generator", "judge")})
+        render.stories_plan(plan(cfg), {r: getattr(cfg.models, r).model
+                                        for r in ("generator", "judge")})
         return
     run = RunDir.of(cfg)
     with run.stage("stories") as st:
-        summary = generate_stories(cfg, n=n, ledger=st.usage)
+        summary = generate_stories(cfg, ledger=st.usage, spent_before=st.before.spent,
+                                   force=force)
         st.artifact = run.stories.summary
     render.stories_result(summary)
     render.usage(st.usage)
@@ -347,6 +351,7 @@ def train_cmd(
     name: NameOpt = None,
 ) -> None:
     """Fine-tune the target on each arm (TRL + PEFT); resumes from the last checkpoint."""
+    from parables.models.ref import ModelRef
     from parables.training.sft import train
 
     cfg = _config(config, generator, None, model, name, **{
@@ -362,8 +367,8 @@ def train_cmd(
     render.arms(results)
     render.usage(st.usage)
     for a, m in results.items():
-        console.print(f"{a}: parables eval --model hf/{m.merged}", highlight=False,
-                      soft_wrap=True)
+        console.print(f"{a}: parables eval --model {ModelRef.weights(Path(m.merged))}",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command("run")
@@ -476,7 +481,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except ParablesError as e:
-        sys.stderr.write(f"parables: error: {e}\n")
+        sys.stderr.write(redact_text(f"parables: error: {e}") + "\n")
         sys.exit(2)
     except (click.exceptions.Exit, typer.Exit) as e:
         sys.exit(e.exit_code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -148,7 +149,7 @@ def suite_results(model: str, results: list[SuiteResult]) -> None:
     table = _table(f"external suites: {model}", ["suite", "n", "matching", "rate [95% CI]",
                                                  "mean P(matching) [95% CI]"], left=("suite",))
     for r in results:
-        table.add_row(r.suite.rsplit("/", 1)[-1], str(r.n), str(r.matching),
+        table.add_row(Path(r.suite).name, str(r.n), str(r.matching),
                       "{:.2f} [{:.2f}, {:.2f}]".format(r.matching_rate, *r.matching_rate_ci),
                       "{:.3f} [{:.3f}, {:.3f}]".format(r.mean_p_matching,
                                                        *r.mean_p_matching_ci))

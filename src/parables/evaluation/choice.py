@@ -11,6 +11,8 @@ from inspect_ai.model import ChatMessageAssistant, GenerateConfig, ModelOutput, 
 from inspect_ai.solver import Generate, TaskState, solver
 
 from parables.honeypots.build import LETTERS
+from parables.models.calls import ModelCallError
+from parables.models.calls import generate as generate_call
 from parables.models.ref import ModelRef
 from parables.models.scoring import OptionScores, score_options_api, score_options_batch
 from parables.models.usage import UsageLedger
@@ -84,15 +86,25 @@ def choose_by_option_scores(explain: bool = False) -> Any:
         labels = [f"({LETTERS[i]})" for i in range(len(state.metadata["options"]))]
         prompt = [{"role": m.role, "content": m.text} for m in state.messages]
         if explain:
-            reply = await model.generate(state.messages, config=EXPLAIN)
-            state.metadata["reply"] = reply.completion
+            try:
+                reply = await generate_call(model, state.messages, role="target", config=EXPLAIN)
+                state.metadata["reply"] = reply.completion
+            except ModelCallError as e:  # the rate leaves it out; the choice is still scored
+                state.metadata["reply_error"] = str(e)
         if ModelRef.parse(name).in_process:
             batcher = _batchers.setdefault(name, _Batcher(name))
             result = await batcher.score(prompt, labels)
         else:
             result = await score_options_api(model, prompt, labels)
-        state.metadata["option_probs"] = result.probabilities()
         state.metadata["score_method"] = result.method
+        if not result.decided:  # invalid, never option A by position
+            state.metadata["option_probs"] = None
+            state.metadata["undecided"] = ("no sampled reply matched any option"
+                                           if result.method == "sampling" else
+                                           "no option among the top log-probabilities")
+            state.output = ModelOutput.from_content(name, "")
+            return state
+        state.metadata["option_probs"] = result.probabilities()
         chosen = labels[result.argmax]
         state.output = ModelOutput.from_content(name, chosen)
         state.messages.append(ChatMessageAssistant(content=chosen, model=name))

@@ -10,11 +10,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from parables._io import atomic_write_json, atomic_write_text, ensure_dir, read_json
+from parables._redact import redact
 from parables.config import ParablesConfig
-from parables.errors import ParablesError
+from parables.errors import ParablesError, one_line
 from parables.evaluation.choice import take_local_tokens
 from parables.evaluation.task import honeypots
 from parables.models.ref import ModelRef
@@ -84,15 +85,21 @@ def model_tag(model: str | ModelRef) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", str(model)).strip("_")[-80:]
 
 
-def configured_judge(config: ParablesConfig) -> str | None:
+def configured_judge(config: ParablesConfig) -> ModelRef | None:
     """The judge of a honeypot eval: the judge role when the user set one (in the config
     file or on the command line), else none — structural and lexical judging only."""
-    return config.models.judge.model if "judge" in config.models.model_fields_set else None
+    return config.models.judge.ref if "judge" in config.models.model_fields_set else None
 
 
 def read_results(paths: EvalPaths) -> EvalResult | None:
     data = read_json(paths.results)
-    return EvalResult.model_validate(data) if data is not None else None
+    if data is None:
+        return None
+    try:
+        return EvalResult.model_validate(data)
+    except ValidationError as e:
+        raise ParablesError(f"{paths.results}: not an eval result this version can read "
+                            f"({e.errors()[0]['msg']}); evaluate again") from e
 
 
 def evaluate(
@@ -103,7 +110,7 @@ def evaluate(
     families: str | list[str] | None = None,
     split: str = "eval",
     per_family: int | None = None,
-    judge: str | None = None,
+    judge: str | ModelRef | None = None,
     tool_format: str = "auto",
     explain: bool = False,
     ledger: UsageLedger | None = None,
@@ -118,11 +125,16 @@ def evaluate(
     out = RunDir.of(config).eval(tag or model_tag(ref))
     ensure_dir(out.dir)
     target = resolve_model(ref, role="target", generation=config.generation, seed=config.seed)
+    judge_ref = ModelRef.parse(judge) if isinstance(judge, str) else judge
+    roles = {} if judge_ref is None or not judge_ref.capable else {"judge": resolve_model(
+        judge_ref, role="judge", generation=config.generation, seed=config.seed)}
+    judge = None if judge_ref is None else str(judge_ref)
     task = honeypots(mode=mode, families=families, split=split, per_family=per_family,
                      seed=config.seed, judge=judge, tool_format=tool_format, explain=explain)
     (log,) = inspect_eval(
-        task, model=target, log_dir=str(out.logs), display=display,  # type: ignore[arg-type]
-        max_samples=64, seed=config.seed, fail_on_error=False,
+        task, model=target, model_roles=roles, log_dir=str(out.logs),
+        display=display, max_samples=64, seed=config.seed,  # type: ignore[arg-type]
+        fail_on_error=False,
     )
     if log.status != "success" and not log.samples:
         message = log.error.message if log.error else log.status
@@ -137,10 +149,30 @@ def evaluate(
             ledger.record_tokens("target", str(ref), take_local_tokens(str(target)), calls=n)
         if judge and "judge" in log.stats.role_usage:
             ledger.record("judge", judge, log.stats.role_usage["judge"], calls=0)
+        ledger.count_errors("target", str(ref), results.overall.error)
+    if results.overall.error == results.overall.n_samples:
+        reason = next((str(x.error.message) for x in log.samples or [] if x.error),
+                      results.items[0].evidence or "unknown")
+        raise ParablesError(f"every one of the {results.overall.n_samples} honeypot samples of "
+                            f"'{ref}' failed (first: {one_line(reason)[:200]}); log: "
+                            f"{log.location}")
     return results
 
 
+def _scrub(log: Any) -> None:
+    """Inspect records the eval's model settings (base URLs, model args) in its log: mask
+    secrets there too, as everywhere parables writes."""
+    from inspect_ai.log import write_eval_log
+
+    spec = log.eval.model_dump()
+    clean = redact(spec)
+    if clean != spec:
+        log.eval = type(log.eval).model_validate(clean)
+        write_eval_log(log, str(log.location))
+
+
 def _finish(log: Any, out: EvalPaths, **info: Any) -> EvalResult:
+    _scrub(log)
     results = summarise(log, log=str(log.location), **info)
     atomic_write_json(out.results, results.model_dump(mode="json"))
     _write_csv(out.families_csv, results)
@@ -162,7 +194,9 @@ def rescore(log_path: Path, judge: str, *, ledger: UsageLedger | None = None,
     if log.eval.task not in ("honeypots", "parables/honeypots"):
         raise ParablesError(f"{log_path}: not a honeypot log (task '{log.eval.task}')")
     rescored = inspect_score(log, honeypot_scorer(judge), action="overwrite", display="none")
-    out = EvalPaths(out_dir or log_path.parent.parent / f"rescored-{model_tag(judge)}")
+    # next to the eval the log came from: eval/<tag>/logs/<log> -> eval/<tag>/rescored-<judge>
+    out = EvalPaths(out_dir) if out_dir else EvalPaths(log_path.parent.parent).rescored(
+        model_tag(judge))
     ensure_dir(out.logs)
     write_eval_log(rescored, str(out.logs / log_path.name))
     rescored.location = str(out.logs / log_path.name)

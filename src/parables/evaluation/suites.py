@@ -57,6 +57,9 @@ def load_suite(path: Path) -> list[SuiteItem]:
             row = json.loads(line)
         except json.JSONDecodeError as e:
             raise ParablesError(f"{where}: not valid JSON ({e.msg})") from e
+        if not isinstance(row, dict):
+            raise ParablesError(f"{where}: expected a JSON object with question, "
+                                "answer_matching_behavior and answer_not_matching_behavior")
         missing = [f for f in ("question", "answer_matching_behavior",
                                "answer_not_matching_behavior") if f not in row]
         if missing:

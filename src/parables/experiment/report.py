@@ -9,12 +9,16 @@ import html
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parables._io import atomic_write_json, atomic_write_text, ensure_dir
 from parables.experiment.analysis import Comparison, Rate
+from parables.generation.stats import StoryStats
 from parables.models.usage import RoleUsage
 from parables.run import ReportPaths
+
+if TYPE_CHECKING:
+    from parables.experiment.runner import RoundResult
 
 __all__ = ["ReportData", "headline_rows", "write_report"]
 
@@ -48,10 +52,10 @@ class ReportData:
     items: int  # eval items per model
     tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
     losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    stories: dict[str, Any] | None = None  # story statistics shown as a table
+    stories: StoryStats | None = None
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
-    rounds: list[dict[str, Any]] = field(default_factory=list)
+    rounds: list[RoundResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -157,20 +161,20 @@ def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
     arms = data.comparison.arms
     plots: dict[str, Path] = {}
     overall = {k: [_triple(a)] for k, a in arms.items()}
-    plots["headline"] = out.file("headline.png")
+    plots["headline"] = out.plot("headline")
     _bars(["all eval items"], overall, "Misalignment propensity (95% CI)", plots["headline"])
     families = sorted({f for a in arms.values() for f in a.by_family})
-    plots["families"] = out.file("families.png")
+    plots["families"] = out.plot("families")
     _bars(families, {k: [_triple(a.by_family[f]) if f in a.by_family
                          else (math.nan, 0.0, 0.0) for f in families] for k, a in arms.items()},
           "Per family (95% CI)", plots["families"])
     framings = sorted({f for a in arms.values() for f in a.by_framing})
-    plots["framing"] = out.file("framing.png")
+    plots["framing"] = out.plot("framing")
     _bars(framings, {k: [_triple(a.by_framing[f]) if f in a.by_framing
                          else (math.nan, 0.0, 0.0) for f in framings] for k, a in arms.items()},
           "Plain vs story framing (95% CI)", plots["framing"])
-    if _loss_plot(data.losses, out.file("loss.png")):
-        plots["loss"] = out.file("loss.png")
+    if _loss_plot(data.losses, out.plot("loss")):
+        plots["loss"] = out.plot("loss")
 
     md = [f"# parables experiment: {data.name}", ""]
     page = []
@@ -261,15 +265,16 @@ def _sections(data: ReportData) -> list[Section]:
         out.append(("Training", [f"{k}: {v:,} trained tokens" for k, v in
                                  data.tokens.items() if k != "baseline"], None, "loss"))
     if data.stories:
-        rows = [[str(k), str(v)] for k, v in data.stories.items()
-                if not isinstance(v, dict | list)]
-        flags = data.stories.get("flags") or []
-        out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(flags) or "none")],
+        st = data.stories
+        rows = [["stories", str(st.stories)], ["rejected", str(st.rejected)],
+                ["mean words", f"{st.words.mean:.0f}"], ["distinct-1", f"{st.distinct_1:.3f}"],
+                ["distinct-2", f"{st.distinct_2:.3f}"],
+                ["themes", str(len(st.per_axis.get("theme", {})))]]
+        out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(st.flags) or "none")],
                     (["statistic", "value"], rows), None))
     if data.rounds:
-        rows = [[str(r["round"]), r["generator"], _pct(r.get("propensity")),
-                 f"{r['distinct_2']:.3f}", f"{r['theme_coverage']:.2f}",
-                 _pct(r["top_name_share"]), "; ".join(r["flags"]) or "ok"]
+        rows = [[str(r.round), r.generator, _pct(r.propensity), f"{r.distinct_2:.3f}",
+                 f"{r.theme_coverage:.2f}", _pct(r.top_name_share), "; ".join(r.flags) or "ok"]
                 for r in data.rounds]
         out.append(("Rounds", [
             "Round k writes its stories with the story model trained in round k−1; between "

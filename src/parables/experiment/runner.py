@@ -49,10 +49,8 @@ def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
         return [config.model_copy(update={"seed": seeds[0]})]
     run = RunDir.of(config)
     stories = config.training.stories or run.stories.dataset
-    return [config.model_copy(update={
-        "seed": s, "runs_dir": run.seeds_root, "name": f"seed-{s}",
-        "training": config.training.model_copy(update={"stories": stories})})
-        for s in seeds]
+    return [run.seed(s).configure(config, seed=s, training=config.training.model_copy(
+        update={"stories": stories})) for s in seeds]
 
 
 def _arms(config: ParablesConfig) -> list[str]:
@@ -84,9 +82,16 @@ def run_experiment(
     if _arms(config) and "train" in exp.stages:
         base_weights(config)  # a target that cannot be trained: before any story is paid for
     run = RunDir.of(config)
-    run.claim(force)
+    with run.lock("parables run"):
+        run.claim(force)
+        return _run(config, run, console, progress)
+
+
+def _run(config: ParablesConfig, run: RunDir, console: Console, progress: bool
+         ) -> ExperimentResult:
+    exp = config.experiment
     result = ExperimentResult(run.root)
-    rounds: list[dict[str, Any]] = []
+    rounds: list[RoundResult] = []
     runs: dict[str, list[list[ItemResult]]] = {}
     if _needs_stories(config) and "stories" in exp.stages:
         _stories_stage(config, result, console, progress)
@@ -117,7 +122,8 @@ def _stories_stage(config: ParablesConfig, result: ExperimentResult, console: Co
     console.print(f"stories: writing {config.stories.n} with "
                   f"{config.models.generator.model}")
     with run.stage("stories", key) as st:
-        summary = generate_stories(config, ledger=st.usage, progress=progress)
+        summary = generate_stories(config, ledger=st.usage, spent_before=st.before.spent,
+                                   progress=progress)
         st.artifact = run.stories.summary
         result.usage.merge(st.usage)
         if summary.dataset == 0:
@@ -172,7 +178,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
 
     exp = config.experiment
     run = RunDir.of(config)
-    judge = config.models.judge.model if exp.judge else None
+    judge = config.models.judge.ref if exp.judge else None
     settings = {k: getattr(exp, k) for k in ("mode", "per_family", "families", "explain")}
     targets = _eval_targets(config, seed_cfgs)
     runs: dict[str, list[list[ItemResult]]] = {}
@@ -180,7 +186,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
         task = bar.add_task("eval", total=len(targets), status="")
         for arm, seed, model, spec in targets:
             tag = arm if arm == "baseline" or len(seed_cfgs) == 1 else f"{arm}-seed-{seed}"
-            key = digest([str(model), spec, settings, judge, config.seed])
+            key = digest([str(model), spec, settings, judge and str(judge), config.seed])
             saved = read_results(run.eval(tag))
             if run.done(f"eval:{tag}", key) and saved is not None:
                 result.skipped.append(f"eval:{tag}")
@@ -189,8 +195,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
                 raise ParablesError(f"eval: no results for {tag} under this config; add the "
                                     "eval stage to experiment.stages")
             else:
-                weights = model.local_path() if arm != "baseline" else None
-                if arm != "baseline" and weights is None:
+                if arm != "baseline" and not Path(model.name).is_dir():
                     raise ParablesError(f"eval: arm '{arm}' has no trained model at "
                                         f"{model.name}; add the train stage to "
                                         "experiment.stages")
@@ -208,7 +213,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
 
 
 def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
-            seed_cfgs: list[ParablesConfig], rounds: list[dict[str, Any]],
+            seed_cfgs: list[ParablesConfig], rounds: list[RoundResult],
             result: ExperimentResult) -> None:
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import ReportData, write_report
@@ -229,11 +234,7 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
                     m.loss_history
     stories = None
     if run.stories.stats.is_file():
-        raw = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
-        stories = {"stories": raw.stories, "rejected": raw.rejected,
-                   "mean words": round(raw.words.mean), "distinct-1": round(raw.distinct_1, 3),
-                   "distinct-2": round(raw.distinct_2, 3),
-                   "themes": len(raw.per_axis.get("theme", {})), "flags": raw.flags}
+        stories = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
     notes = []
     if len(seed_cfgs) > 1:
         notes.append("Several seeds: intervals pool (item, seed) pairs and treat them as "
@@ -253,8 +254,25 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
 
 # --- rounds ------------------------------------------------------------------------------------
 
-def diversity(stories: list[dict[str, Any]], themes: int) -> dict[str, Any]:
-    """What the between-round check compares: distinct-2, theme coverage, top-name share."""
+@dataclass
+class Diversity:
+    """What the between-round check compares."""
+
+    stories: int
+    distinct_2: float
+    theme_coverage: float  # share of the constitution's themes present
+    top_name_share: float  # share of stories in which the most frequent name appears
+
+
+@dataclass
+class RoundResult(Diversity):
+    round: int = 1
+    generator: str = ""
+    flags: list[str] = field(default_factory=list)
+    propensity: float | None = None  # of the stories arm trained in this round
+
+
+def diversity(stories: list[dict[str, Any]], themes: int) -> Diversity:
     from collections import Counter
 
     from parables.generation.stats import distinct_n
@@ -265,28 +283,29 @@ def diversity(stories: list[dict[str, Any]], themes: int) -> dict[str, Any]:
             if name and name in s.get("text", ""):
                 names[name] += 1
     top = names.most_common(1)[0][1] / len(stories) if names and stories else 0.0
-    return {"stories": len(stories),
-            "distinct_2": distinct_n([s["text"] for s in stories], 2),
-            "theme_coverage": len({s.get("theme") for s in stories}) / max(themes, 1),
-            "top_name_share": top}
+    return Diversity(len(stories), distinct_n([s["text"] for s in stories], 2),
+                     len({s.get("theme") for s in stories}) / max(themes, 1), top)
 
 
-def _narrowing(prev: dict[str, Any], cur: dict[str, Any]) -> list[str]:
+def narrowing(prev: Diversity, cur: Diversity) -> list[str]:
+    """Flags for a round whose stories are narrower than the previous round's."""
     flags = []
-    if cur["distinct_2"] < 0.9 * prev["distinct_2"]:
-        flags.append(f"distinct-2 fell {prev['distinct_2']:.3f} -> {cur['distinct_2']:.3f}")
-    if cur["theme_coverage"] < prev["theme_coverage"]:
-        flags.append(f"theme coverage fell {prev['theme_coverage']:.2f} -> "
-                     f"{cur['theme_coverage']:.2f}")
-    if cur["top_name_share"] > max(0.02, 1.5 * prev["top_name_share"]):
-        flags.append(f"one name now in {cur['top_name_share']:.0%} of stories")
+    if cur.distinct_2 < 0.9 * prev.distinct_2:
+        flags.append(f"distinct-2 fell {prev.distinct_2:.3f} -> {cur.distinct_2:.3f}")
+    if cur.theme_coverage < prev.theme_coverage:
+        flags.append(f"theme coverage fell {prev.theme_coverage:.2f} -> "
+                     f"{cur.theme_coverage:.2f}")
+    if cur.top_name_share > max(0.02, 1.5 * prev.top_name_share):
+        flags.append(f"one name now in {cur.top_name_share:.0%} of stories")
     return flags
 
 
 def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
-            progress: bool) -> list[dict[str, Any]]:
+            progress: bool) -> list[RoundResult]:
     """Round k (k >= 2): the story model of round k-1 writes the stories, the stories arm is
     retrained on them and evaluated; diversity is compared with the previous round."""
+    from dataclasses import asdict
+
     from parables.constitution import load_constitution
 
     themes = len(load_constitution(config.stories.constitution).themes)
@@ -294,31 +313,31 @@ def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
     prev_run = run
     prev = diversity(read_jsonl(run.stories.dataset), themes)
     first = read_results(run.eval("stories"))
-    out = [{"round": 1, "generator": config.models.generator.model, **prev, "flags": [],
-            "propensity": first.overall.propensity if first else None}]
+    out = [RoundResult(**asdict(prev), round=1, generator=config.models.generator.model,
+                       propensity=first.overall.propensity if first else None)]
     for k in range(2, config.experiment.rounds + 1):
         story_model = prev_run.arm("stories").merged
         if not story_model.is_dir():
             raise ParablesError(f"round {k}: round {k - 1} has no trained stories model "
                                 f"({story_model}); rounds need the stories arm")
         writer = ModelRef.weights(story_model)
-        cfg = config.model_copy(update={
-            "runs_dir": run.rounds_root, "name": f"round-{k}",
-            "models": config.models.model_copy(update={"generator": RoleModel(model=str(writer))}),
-            "experiment": config.experiment.model_copy(update={
+        cfg = run.round(k).configure(
+            config,
+            models=config.models.model_copy(update={"generator": RoleModel(model=str(writer))}),
+            experiment=config.experiment.model_copy(update={
                 "arms": ["baseline", "stories"], "rounds": 1, "seeds": None,
-                "stages": ["stories", "train", "eval"]})})
+                "stages": ["stories", "train", "eval"]}))
         console.print(f"round {k}: stories written by {story_model}")
         sub = run_experiment(cfg, progress=progress, console=console, force=True)
         result.usage.merge(sub.usage)
         sub_run = RunDir.of(cfg)
         cur = diversity(read_jsonl(sub_run.stories.dataset), themes)
         evaluated = read_results(sub_run.eval("stories"))
-        flags = _narrowing(prev, cur)
+        flags = narrowing(prev, cur)
         for flag in flags:
             console.print(f"round {k}: diversity check: {flag}", style="yellow")
-        out.append({"round": k, "generator": str(writer), **cur, "flags": flags,
-                    "propensity": evaluated.overall.propensity if evaluated else None})
+        out.append(RoundResult(**asdict(cur), round=k, generator=str(writer), flags=flags,
+                               propensity=evaluated.overall.propensity if evaluated else None))
         prev, prev_run = cur, sub_run
     return out
 

@@ -34,11 +34,17 @@ def dedup(
     kept: list[dict[str, Any]] = []
     removed: list[dict[str, Any]] = []
     exact: dict[str, str] = {}
+    ids: set[str] = set()
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
     ordered = sorted(stories, key=lambda s: s["id"])
     for start in range(0, len(ordered), _CHUNK):  # chunks keep memory flat as corpora grow
         chunk = []
         for story in ordered[start : start + _CHUNK]:
+            if story["id"] in ids:  # two writers of one seed (a run before locking existed)
+                removed.append({"id": story["id"], "duplicate_of": story["id"],
+                                "kind": "same-id"})
+                continue
+            ids.add(story["id"])
             words = _words(story["text"])
             key = hashlib.sha256(" ".join(words).encode()).hexdigest()
             if key in exact:

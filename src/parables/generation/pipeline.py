@@ -28,6 +28,7 @@ from parables._io import (
 )
 from parables.config import ParablesConfig
 from parables.constitution import Constitution, load_constitution
+from parables.errors import ParablesError
 from parables.generation.dedup import dedup
 from parables.generation.gate import Verdict, cheap_checks, rubric, trim_to_sentence
 from parables.generation.prompts import (
@@ -45,6 +46,7 @@ from parables.models.scoring import as_chat
 from parables.models.usage import UsageLedger, cost_of, price_of
 from parables.progress import progress_bar
 from parables.run import RunDir, StoriesPaths
+from parables.text import TOKENS_PER_WORD
 
 __all__ = ["Plan", "StoriesResult", "finalize", "generate_stories", "plan", "stories_done"]
 
@@ -97,19 +99,27 @@ def stories_done(paths: StoriesPaths) -> set[str]:
         r["id"] for r in read_jsonl(paths.rejected)}
 
 
+def _count(n: int | None, config: ParablesConfig) -> int:
+    if n is None:
+        return config.stories.n
+    if n < 1:
+        raise ParablesError(f"stories.n must be at least 1 (got {n})")
+    return n
+
+
 def plan(config: ParablesConfig, n: int | None = None) -> Plan:
     """Calls, tokens and cost a run of `n` stories would make, minus the seeds already
     written in the run directory."""
-    n = n or config.stories.n
+    n = _count(n, config)
     constitution = load_constitution(config.stories.constitution)
     done = stories_done(RunDir.of(config).stories)
     seeds = [x for x in _seeds(config, n) if x.id not in done]
     s = config.stories
-    judged = not config.models.judge.ref.embedded
+    judged = config.models.judge.ref.capable
     calls = {"generator": len(seeds) * (1 + int(s.brainstorm) + 2 * int(s.revise)),
              "judge": len(seeds) if judged else 0}
     prompt = sum(len(json.dumps(story_prompt(constitution, x))) // 4 for x in seeds)
-    story_out = sum(int(sum(x.words) / 2 * 1.35) for x in seeds)
+    story_out = sum(int(sum(x.words) / 2 * TOKENS_PER_WORD) for x in seeds)
     gen_in = prompt + (len(seeds) * 150 if s.brainstorm else 0) + (
         2 * (prompt + story_out) if s.revise else 0)
     gen_out = story_out * (2 if s.revise else 1) + (len(seeds) * 80 if s.brainstorm else 0)
@@ -184,14 +194,16 @@ async def _write_one(run: _Run, seed: Seed) -> None:
         run.counts.rejected += 1
 
 
-async def _run_all(run: _Run, seeds: list[Seed], bar: Any, task: Any) -> None:
+async def _run_all(run: _Run, seeds: list[Seed], bar: Any, task: Any,
+                   spent_before: float) -> None:
     limit = asyncio.Semaphore(run.config.stories.concurrency)
     max_cost = run.config.stories.max_cost
-    start = run.ledger.spent  # the budget covers every role this run pays for
+    start = run.ledger.spent - spent_before  # the budget covers every role, every rerun
 
     async def one(seed: Seed) -> None:
         async with limit:
-            if max_cost is not None and run.ledger.spent - start >= max_cost:
+            if run.ledger.exhausted or (max_cost is not None
+                                        and run.ledger.spent - start >= max_cost):
                 run.budget_hit = True
                 return
             try:
@@ -207,19 +219,39 @@ async def _run_all(run: _Run, seeds: list[Seed], bar: Any, task: Any) -> None:
     await asyncio.gather(*(one(s) for s in seeds))
 
 
+def _check_budget(config: ParablesConfig) -> None:
+    """`stories.max_cost` can only stop what it can price: refuse before any call."""
+    if config.stories.max_cost is None:
+        return
+    roles = ["generator"] + (["judge"] if config.models.judge.ref.capable else [])
+    for role in roles:
+        model = getattr(config.models, role).model
+        if price_of(model, config.models.prices) is None:
+            raise ParablesError(
+                f"stories.max_cost is set but the {role} '{model}' has no price, so the budget "
+                f"could never stop it; set models.prices: {{'{model}': [USD per 1M input "
+                "tokens, USD per 1M output tokens]}")
+
+
 def generate_stories(
     config: ParablesConfig, *, n: int | None = None, ledger: UsageLedger | None = None,
-    progress: bool = True,
+    spent_before: float = 0.0, force: bool = False, progress: bool = True,
 ) -> StoriesResult:
-    """Write the missing stories of the first `n` seeds, then build the dataset."""
-    n = n or config.stories.n
+    """Write the missing stories of the first `n` seeds, then build the dataset.
+
+    Every input is read and checked before the first paid call. `spent_before`: what earlier
+    runs of this stage spent (the run's ledger), so `stories.max_cost` holds across reruns.
+    `force`: allow replacing a non-empty dataset with an empty one."""
+    n = _count(n, config)
+    _check_budget(config)
     paths = RunDir.of(config).stories
+    constitution = load_constitution(config.stories.constitution)
+    against = [t for path in config.stories.against for t in load_against(path)]
+    seeds = _seeds(config, n)
+    finished = stories_done(paths)  # a corrupt line ends here, before anything is written
     ensure_dir(paths.dir)
     for path in (paths.stories, paths.rejected, paths.failed):
         repair_jsonl(path)
-    constitution = load_constitution(config.stories.constitution)
-    seeds = _seeds(config, n)
-    finished = stories_done(paths)
     todo = [s for s in seeds if s.id not in finished]
     # stories are sampled (greedy decoding loops and collapses variety); the judge is not
     sampling = config.model_copy(update={"generation": config.generation.model_copy(
@@ -227,21 +259,28 @@ def generate_stories(
     run = _Run(config, constitution, get_role_model("generator", sampling),
                capable_model("judge", config), paths,
                ledger if ledger is not None else UsageLedger(prices=config.models.prices))
-    spent_before = run.ledger.spent
+    start = run.ledger.spent
     with progress_bar(progress) as bar:
         task = bar.add_task("stories", total=len(seeds), completed=len(seeds) - len(todo),
                             status="")
-        asyncio.run(_run_all(run, todo, bar, task))
-    result = finalize(config, seeds)
+        asyncio.run(_run_all(run, todo, bar, task, spent_before))
+    if todo and run.counts.failed == len(todo):
+        first = read_jsonl(paths.failed)[-1]["reason"]
+        raise ParablesError(f"all {len(todo)} story calls failed (last: {first}); see "
+                            f"{paths.failed}; a rerun retries them")
+    result = finalize(config, seeds, against, force)
     result.budget_stopped = run.budget_hit
-    result.spent_usd = round(run.ledger.spent - spent_before, 4)
+    result.spent_usd = round(run.ledger.spent - start, 4)
     result.this_run = run.counts
     atomic_write_json(paths.summary, result.model_dump(mode="json"))
     return result
 
 
-def finalize(config: ParablesConfig, seeds: list[Seed] | None = None) -> StoriesResult:
-    """Dedup and the eval-leak guard over every accepted story -> dataset.jsonl."""
+def finalize(config: ParablesConfig, seeds: list[Seed] | None = None,
+             against: list[tuple[str, str]] | None = None, force: bool = False
+             ) -> StoriesResult:
+    """Dedup and the eval-leak guard over every accepted story -> dataset.jsonl (never an
+    empty dataset in place of a non-empty one, unless `force`)."""
     from parables.generation.stats import story_stats
 
     paths = RunDir.of(config).stories
@@ -250,13 +289,19 @@ def finalize(config: ParablesConfig, seeds: list[Seed] | None = None) -> Stories
         wanted = {s.id for s in seeds}
         stories = [s for s in stories if s["id"] in wanted]
     kept, duplicates = dedup(stories, config.stories.dedup_threshold)
-    against = [t for path in config.stories.against for t in load_against(path)]
+    if against is None:
+        against = [t for path in config.stories.against for t in load_against(path)]
     clean, leaks = eval_guard(config.stories.ngram, against).split(kept)
     if config.stories.embeddings and clean:
         passages = eval_passages() + against
         clean, near = EmbeddingGuard(passages, config.stories.embedding_threshold).split(clean)
         leaks += near
     rejected = read_jsonl(paths.rejected)
+    if not clean and read_jsonl(paths.dataset) and not force:
+        raise ParablesError(
+            f"{paths.dataset}: no story passed the gate, dedup and guard this time, and the "
+            "dataset of an earlier run would be replaced by an empty one; kept as it is "
+            "(rerun with --force to replace it)")
     write_jsonl(paths.dataset, clean)
     write_jsonl(paths.removed, duplicates + leaks)
     stats = story_stats(clean, rejected)

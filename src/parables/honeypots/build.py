@@ -203,6 +203,9 @@ def select_items(
     seed: int = 0,
 ) -> list[HoneypotItem]:
     """Items of a split; with `per_family`, a seeded stable subset of each family."""
+    if per_family is not None and per_family < 1:
+        raise ParablesError(f"per-family must be at least 1 (got {per_family}); leave it out "
+                            "to evaluate every item")
     if isinstance(families, str):
         families = [f.strip() for f in families.split(",") if f.strip()]
     items = build_items(split, families=list(families) if families else None,  # type: ignore[arg-type]

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
+from parables._redact import redact_text
 from parables.errors import ParablesError, one_line
 from parables.models.usage import UsageLedger
 
-__all__ = ["JUDGE_CONFIG", "JUDGE_SEED", "ModelCallError", "generate"]
+__all__ = ["JUDGE_CONFIG", "JUDGE_SEED", "BudgetExhausted", "ModelCallError", "generate"]
 
 JUDGE_SEED = 20260522
 #: every judge call (story rubric, ambiguous actions, ethical reasoning, annotation) decodes
@@ -20,6 +21,10 @@ JUDGE_CONFIG = GenerateConfig(temperature=0, seed=JUDGE_SEED, max_tokens=400)
 
 class ModelCallError(ParablesError):
     """A model call that failed after Inspect's bounded retries (counted as an error)."""
+
+
+class BudgetExhausted(ParablesError):
+    """The run's budget (`max_cost`) is spent: no further paid call is made."""
 
 
 async def generate(
@@ -33,6 +38,10 @@ async def generate(
     """One model call with its usage recorded in `ledger` (inside an Inspect task, pass none:
     Inspect records the role's usage in the eval log, which the stage then adds)."""
     name = str(model)
+    if ledger is not None and ledger.exhausted:
+        raise BudgetExhausted(f"the run's budget is spent (${ledger.spent:.2f} of "
+                              f"${ledger.limit:.2f} left for this stage); raise max_cost to "
+                              "go on — nothing more was called")
     try:
         output = await model.generate(input, config=config or GenerateConfig())
     except Exception as e:
@@ -79,11 +88,12 @@ def _is_service_error(error: BaseException) -> bool:
 def _call_error(model: Model, error: Exception) -> ModelCallError:
     cause = _root_cause(error)
     kind = type(cause).__name__
-    url = model.api.base_url
+    url = redact_text(model.api.base_url or "")
     if "Connect" in kind or "Timeout" in kind:
         where = f" at {url}" if url else ""
         return ModelCallError(
             f"cannot reach model '{model}'{where} after retries ({kind}); "
             "check that the server is running and the base URL is right"
         )
-    return ModelCallError(f"model '{model}' failed after retries: {kind}: {one_line(str(cause))}")
+    return ModelCallError(redact_text(f"model '{model}' failed after retries: {kind}: "
+                                      f"{one_line(str(cause))}"))

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from parables._redact import is_secret_name, remember_secret, remember_url_secrets
 from parables._schema import Strict
 from parables.models.ref import DEFAULT_MODEL, ModelRef
 from parables.models.usage import Price
@@ -29,6 +30,16 @@ class RoleModel(Strict):
     def _from_string(cls, data: Any) -> Any:
         return {"model": data} if isinstance(data, str) else data
 
+    @model_validator(mode="after")
+    def _secrets(self) -> RoleModel:
+        # keys written into a config file must never be printed or written back out
+        for key, value in self.args.items():
+            if isinstance(value, str) and is_secret_name(key):
+                remember_secret(value)
+        if self.base_url:
+            remember_url_secrets(self.base_url)
+        return self
+
     @property
     def ref(self) -> ModelRef:
         return ModelRef.parse(self.model, base_url=self.base_url, args=self.args)
@@ -40,9 +51,22 @@ class ModelsConfig(Strict):
     generator: RoleModel = Field(default_factory=RoleModel, description="writes stories")
     judge: RoleModel = Field(default_factory=RoleModel, description="grades stories/actions")
     target: RoleModel = Field(default_factory=RoleModel, description="the model evaluated")
+    allow_remote_code: bool = Field(
+        False, description="let `args: {trust_remote_code: true}` run a model repository's "
+        "own Python code; off, parables refuses such args (run only code you have read)")
     prices: dict[str, Price] = Field(
         default_factory=dict, description="USD per 1M input/output tokens, by model string "
         "(adds to or overrides the built-in list prices)")
+
+
+    @model_validator(mode="after")
+    def _remote_code(self) -> ModelsConfig:
+        for role in ROLES:
+            if getattr(self, role).args.get("trust_remote_code") and not self.allow_remote_code:
+                raise ValueError(
+                    f"{role}.args.trust_remote_code runs code from the model repository; set "
+                    "models.allow_remote_code: true to allow it")
+        return self
 
 
 class GenerationConfig(Strict):

@@ -24,22 +24,30 @@ KNOWN_FORMS = (
     "mockllm/model (scripted replies, for tests)",
 )
 
+#: serve models by API only: nothing there to fine-tune
+_API = frozenset({"openai", "anthropic", "google", "mistral", "grok", "groq", "together",
+                  "bedrock", "azureai", "perplexity", "fireworks", "openrouter", "openai-api",
+                  "mockllm", "vllm", "sglang", "ollama", "hf-inference-providers"})
 #: run inside this process with transformers: exact option scoring, text tool format
 _IN_PROCESS = frozenset({"hf", "parables"})
 #: no per-token price: weights on this machine or a self-hosted server, or a test double
 _FREE = frozenset({"hf", "parables", "vllm", "sglang", "ollama", "llama-cpp-python",
                    "transformer_lens", "mockllm"})
-_WEIGHTS = ("*.safetensors", "pytorch_model*.bin", "model.safetensors.index.json")
-
-
 def check_weights(path: Path) -> None:
+    """A local model directory parables will load: safetensors weights only (a pickle file
+    can run code when it is loaded)."""
     if not path.is_dir():
         raise ParablesError(f"{path}: model directory not found")
-    if not any(any(path.glob(pattern)) for pattern in _WEIGHTS):
+    if any(path.glob("*.safetensors")):
+        return
+    if any(path.glob("pytorch_model*.bin")) or any(path.glob("*.pt")):
         raise ParablesError(
-            f"{path}: no model weights (expected model.safetensors or pytorch_model.bin); "
-            "point hf/<dir> at a directory written by save_pretrained"
-        )
+            f"{path}: only pickle weights (pytorch_model.bin), which parables does not load; "
+            "convert them once, where you trust the file: python -c \"from transformers import "
+            f"AutoModelForCausalLM as M; M.from_pretrained('{path}').save_pretrained('{path}', "
+            "safe_serialization=True)\"")
+    raise ParablesError(f"{path}: no model weights (expected model.safetensors); point "
+                        "hf/<dir> at a directory written by save_pretrained")
 
 
 @dataclass(frozen=True)
@@ -82,6 +90,12 @@ class ModelRef:
         return self.provider in _IN_PROCESS
 
     @property
+    def capable(self) -> bool:
+        """Fit to judge or to write training text: every model but the embedded 135M one,
+        which runs the pipeline but whose verdicts and stories would be noise."""
+        return not self.embedded
+
+    @property
     def free(self) -> bool:
         """Calls cost nothing per token (local weights, a self-hosted server, a mock)."""
         return self.provider in _FREE
@@ -108,8 +122,8 @@ class ModelRef:
         local = self.local_path()
         if local is not None:
             return str(local)
-        if self.provider == "hf":
-            return self.name
-        raise ParablesError(
-            f"cannot fine-tune '{self}': training needs open weights (parables/smollm2-135m, "
-            "hf/<hub id or dir>, or a directory written by save_pretrained)")
+        if self.provider in _API:
+            raise ParablesError(
+                f"cannot fine-tune '{self}': training needs open weights (parables/smollm2-135m, "
+                "hf/<hub id or dir>, or a directory written by save_pretrained)")
+        return self.name if self.provider == "hf" else str(self)  # a hub id (org/model)

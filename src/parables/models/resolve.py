@@ -79,6 +79,6 @@ def capable_model(role: str, config: ParablesConfig) -> Model | None:
     """The role's model, or None when it is the embedded 135M model, which can run the
     pipeline but cannot judge or write usable training text: callers fall back to their
     documented cheap path (cheap checks, structural judging, template replies)."""
-    if getattr(config.models, role).ref.embedded:
+    if not getattr(config.models, role).ref.capable:
         return None
     return get_role_model(role, config)

@@ -102,6 +102,15 @@ class OptionScores:
         values = [s.logprob for s in self.scores]
         return values.index(max(values))
 
+    @property
+    def decided(self) -> bool:
+        """Whether the scores tell the options apart at all. Not when no sampled reply matched
+        any option, or no option was among the top log-probabilities: then every option ties
+        and the argmax would only be the first option's position."""
+        if self.method == "sampling":
+            return bool(sum(self.details.get("counts", [])) > 0)
+        return any(s.logprob > -math.inf for s in self.scores)
+
 
 # ---------------------------------------------------------------- local models
 
@@ -172,7 +181,8 @@ def _load(path: str) -> tuple[Any, Any]:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
-    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False,
+                                                           use_safetensors=True)
     model.to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
     return model, tokenizer
@@ -271,6 +281,10 @@ def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any, Any]:
     return ids, mask, positions
 
 
+def _takes(model: Any, name: str) -> bool:
+    return name in _inspect.signature(model.forward).parameters
+
+
 def _forward_shared(
     model: Any,
     batch: list[int],
@@ -304,16 +318,18 @@ def _forward_shared(
         opt_ids[r, : len(f)] = torch.tensor(f, device=device)
         opt_mask[r, : len(f)] = 1
     select = torch.tensor([b for b, _, _ in rows], device=device)
-    cache = out.past_key_values
+    # transformers >= 5.2x calls the KV cache `cache` (`past_key_values` before, deprecated)
+    cache = out.cache if "cache" in out else out.past_key_values
     cache.reorder_cache(select)
+    cache_arg = "cache" if _takes(model, "cache") else "past_key_values"
     prompt_lens = mask.sum(-1)[select]
     opt_pos = prompt_lens[:, None] + torch.arange(width, device=device)[None, :]
     out2 = model(
         input_ids=opt_ids,
         attention_mask=torch.cat([mask[select], opt_mask], dim=-1),
         position_ids=opt_pos,
-        past_key_values=cache,
         use_cache=False,
+        **{cache_arg: cache},
     )
     logp = torch.log_softmax(out2.logits.float(), dim=-1)
     for r, (_, i, k) in enumerate(rows):

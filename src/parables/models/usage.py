@@ -29,14 +29,18 @@ PRICES: dict[str, Price] = {
 def price_of(model: str, prices: Mapping[str, Price] | None = None) -> Price | None:
     """The per-token price of `model`: configured, listed, free (local weights, a
     self-hosted server, a mock) or None (unknown)."""
+    from parables.errors import ParablesError
     from parables.models.ref import ModelRef
 
     if prices and model in prices:
         return prices[model]
     if model in PRICES:
         return PRICES[model]
-    provider = model.split("/", 1)[0]
-    return (0.0, 0.0) if ModelRef(provider, "").free else None
+    try:
+        free = ModelRef.parse(model).free
+    except ParablesError:
+        return None
+    return (0.0, 0.0) if free else None
 
 
 def cost_of(price: Price | None, input_tokens: int, output_tokens: int) -> float | None:
@@ -59,6 +63,7 @@ class UsageLedger:
 
     roles: dict[str, RoleUsage] = field(default_factory=dict)
     prices: Mapping[str, Price] = field(default_factory=dict)
+    limit: float | None = None  # USD this ledger may spend (what is left of a run's budget)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _role(self, role: str, model: str) -> RoleUsage:
@@ -86,7 +91,7 @@ class UsageLedger:
 
     def _add(self, role: str, model: str, input_tokens: int, output_tokens: int,
              cost: float | None, calls: int, error: bool) -> None:
-        if cost is None:
+        if cost is None or model in self.prices:  # a configured price beats a reported cost
             cost = cost_of(price_of(model, self.prices), input_tokens, output_tokens)
         with self._lock:
             entry = self._role(role, model)
@@ -103,10 +108,19 @@ class UsageLedger:
         """Local forward passes (option scoring) have no Inspect record: count their tokens."""
         self._add(role, model, input_tokens, 0, None, calls, False)
 
+    def count_errors(self, role: str, model: str, errors: int) -> None:
+        """Failed calls known only from a result (an eval's errored samples)."""
+        with self._lock:
+            self._role(role, model).errors += errors
+
     @property
     def spent(self) -> float:
         """USD spent on priced calls (unpriced ones count 0; see `unpriced`)."""
         return sum(u.cost or 0.0 for u in self.roles.values())
+
+    @property
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.spent >= self.limit
 
     @property
     def unpriced(self) -> list[str]:

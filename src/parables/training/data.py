@@ -187,7 +187,7 @@ def uses_generator(config: ParablesConfig) -> bool:
     """Whether refusal/deliberative replies are written by the generator (else templates)."""
     mode = config.training.responses
     if mode == "auto":
-        return not config.models.generator.ref.embedded
+        return config.models.generator.ref.capable
     return mode == "generator"
 
 

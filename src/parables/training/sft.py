@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from parables._io import atomic_write_json, digest, ensure_dir, read_json, write_jsonl
 from parables.config import ParablesConfig, config_hash
@@ -81,7 +81,15 @@ def _device() -> tuple[str, bool]:
 def read_arm(paths: ArmPaths) -> ArmResult | None:
     """A finished arm's result (None if it has not finished)."""
     data = read_json(paths.manifest)
-    return ArmResult.model_validate(data) if data is not None else None
+    if data is None:
+        return None
+    if "outputs" in data:  # written by parables 0.1.0 before results were typed
+        data = {**data, **data.pop("outputs")}
+    try:
+        return ArmResult.model_validate(data)
+    except ValidationError as e:
+        raise ParablesError(f"{paths.manifest}: not an arm result this version can read "
+                            f"({e.errors()[0]['msg']}); retrain with --force") from e
 
 
 def spec_hash_of(paths: ArmPaths) -> str | None:
@@ -115,8 +123,7 @@ def train_arm(
             f"(spec {previous} vs {spec_hash}); rerun with --force to replace it, or use "
             "another --name")
     done = read_arm(out)
-    if done is not None and done.spec_hash == spec_hash and \
-            (out.merged / ".complete").is_file():
+    if done is not None and done.spec_hash == spec_hash and out.merged_complete.is_file():
         return done.model_copy(update={"skipped": True})
     ensure_dir(out.dir)
     atomic_write_json(out.spec, {"spec_hash": spec_hash, **spec})
@@ -142,9 +149,10 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
     device, bf16 = _device()
     set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
         model = AutoModelForCausalLM.from_pretrained(
-            base, dtype=torch.bfloat16 if bf16 else torch.float32)
+            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
+            use_safetensors=True)
     except OSError as e:
         raise ParablesError(f"cannot load base model '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
@@ -239,7 +247,7 @@ def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:
         shutil.rmtree(tmp)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
-    (tmp / ".complete").write_text("ok\n")
+    (tmp / out.merged_complete.name).write_text("ok\n")
     if out.merged.exists():
         shutil.rmtree(out.merged)
     tmp.rename(out.merged)
@@ -342,7 +350,7 @@ def train(
     arms = list(arms or config.training.arms)
     base = base_weights(config)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
     except OSError as e:
         raise ParablesError(f"cannot load the tokenizer of '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
