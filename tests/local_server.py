@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +29,8 @@ def completion(text: str, prompt_tokens: int = 11, completion_tokens: int = 3,
 class Script:
     replies: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
-    default: tuple[int, dict[str, str], dict[str, Any]] | None = None
+    default: tuple[int, dict[str, str], dict[str, Any] | str] | None = None
+    delay: float = 0.0  # seconds before each reply (a slow server)
 
     def add(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self.replies.append((status, headers or {}, body))
@@ -51,7 +53,9 @@ def openai_server() -> Iterator[tuple[str, Script]]:
                     status, headers, reply = script.default
                 else:
                     status, headers, reply = 500, {}, {"error": {"message": "script exhausted"}}
-            data = json.dumps(reply).encode()
+            if script.delay:
+                time.sleep(script.delay)
+            data = reply.encode() if isinstance(reply, str) else json.dumps(reply).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))

@@ -1,10 +1,9 @@
-"""The experiment: statistics against known values, the full loop on a tiny model with mockllm
-as generator and judge, skipping and resuming, the report, bad input, and the dry run."""
+"""The experiment: the full loop on a tiny model with mockllm as generator and judge, skipping
+and resuming, the report, bad input, and the dry run (statistics: test_stats.py)."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -13,71 +12,12 @@ from inspect_ai.model import ModelOutput, ModelUsage
 
 from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
-from parables.experiment.analysis import compare_arms
 from parables.experiment.runner import run_experiment
 from parables.run import RunDir
-from parables.stats import mcnemar_exact, paired_bootstrap, ratio_ci_log, wilcoxon_p, wilson
 from story_fakes import writer
 from test_cli import assert_one_line_error, run
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-# --- statistics ------------------------------------------------------------------------------
-
-def test_wilson_interval_known_value() -> None:
-    p, lo, hi = wilson(22, 100)
-    assert p == 0.22 and lo == pytest.approx(0.1500, abs=1e-4)
-    assert hi == pytest.approx(0.3107, abs=1e-4)
-
-
-def test_ratio_interval_log_method_known_value() -> None:
-    # 22/100 vs 15/100: ratio 1.4667, log SE sqrt(1/22 - 1/100 + 1/15 - 1/100) = 0.30351
-    ratio, lo, hi = ratio_ci_log(22, 100, 15, 100)
-    assert ratio == pytest.approx(1.46667, abs=1e-4)
-    assert lo == pytest.approx(1.46667 * math.exp(-1.959964 * 0.303511), abs=1e-4)
-    assert hi == pytest.approx(1.46667 * math.exp(1.959964 * 0.303511), abs=1e-4)
-
-
-def test_mcnemar_exact_known_values() -> None:
-    # discordant pairs 10 vs 2: 2 * P(X <= 2 | n=12, p=1/2) = 2 * 79 / 4096
-    assert mcnemar_exact(10, 2) == pytest.approx(2 * 79 / 4096)
-    assert mcnemar_exact(2, 10) == mcnemar_exact(10, 2)
-    assert mcnemar_exact(5, 5) == 1.0 and mcnemar_exact(0, 0) == 1.0
-    assert mcnemar_exact(0, 6) == pytest.approx(2 / 64)
-
-
-def test_paired_bootstrap_and_wilcoxon() -> None:
-    base = [1.0] * 30 + [0.0] * 30
-    arm = [1.0] * 10 + [0.0] * 50
-    r = paired_bootstrap(base, arm, seed=1)
-    assert r["ratio"] == pytest.approx(3.0) and r["ratio_low"] > 1.5
-    assert r["difference_low"] > 0 and r["p_value"] < 0.01
-    same = paired_bootstrap(base, base, seed=1)
-    assert same["p_value"] == 1.0 and same["ratio"] == 1.0
-    assert wilcoxon_p([0.5] * 10, [0.5] * 10) == 1.0
-    assert wilcoxon_p([0.9, 0.8, 0.7, 0.9, 0.6, 0.8, 0.9, 0.7],
-                      [0.1, 0.2, 0.3, 0.2, 0.1, 0.3, 0.2, 0.1]) < 0.05
-
-
-def _rows(pattern: list[str], family: str = "blackmail") -> list[dict[str, Any]]:
-    return [{"id": f"i{n}", "family": family, "framing": "plain" if n % 2 else "story",
-             "outcome": o, "p_misaligned": 0.9 if o == "misaligned" else 0.1,
-             "ethical_reasoning": None} for n, o in enumerate(pattern)]
-
-
-def test_compare_arms_pairs_items_and_says_so_in_words() -> None:
-    base = _rows(["misaligned"] * 30 + ["aligned"] * 30)
-    better = _rows(["misaligned"] * 10 + ["aligned"] * 50)
-    same = _rows(["misaligned"] * 29 + ["aligned"] + ["misaligned"] + ["aligned"] * 29)
-    comp = compare_arms({"baseline": [base], "stories": [better], "refusal": [same]})
-    s, r = comp.arms["stories"].vs_baseline, comp.arms["refusal"].vs_baseline
-    assert s is not None and r is not None
-    assert s.misaligned_only_baseline == 20 and s.misaligned_only_arm == 0
-    assert s.p_value == pytest.approx(2 / 2**20) and s.reduction_factor == 3.0
-    assert "significantly less misaligned" in s.verdict
-    assert r.p_value == 1.0 and "no significant difference" in r.verdict
-    assert s.p_misaligned_p_value is not None and s.p_misaligned_p_value < 0.05
 
 
 # --- the whole loop ----------------------------------------------------------------------------

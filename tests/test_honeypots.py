@@ -127,5 +127,27 @@ def test_inspect_finds_the_task_through_the_entry_point(tiny_llama: Path, tmp_pa
                           model_args={"model_path": str(tiny_llama)},
                           log_dir=str(tmp_path), display="none")
     assert log.status == "success" and len(log.samples) == 2
-    misaligned = sum(s.scores["honeypot_scorer"].value == 1.0 for s in log.samples)
-    assert log.results.scores[0].metrics["propensity"].value == misaligned / 2
+    misaligned = sum(s.scores["honeypot_scorer"].value["misaligned"] == 1.0
+                     for s in log.samples)
+    metrics = {name.split("/")[-1]: m.value for score in log.results.scores
+               for name, m in score.metrics.items()}
+    assert metrics["propensity"] == misaligned / 2
+    assert metrics["invalid"] == 0.0 and metrics["errors"] == 0.0
+
+
+def test_inspect_metrics_count_invalid_and_errored_samples(tmp_path: Path) -> None:
+    """Under `inspect eval` / `inspect view` the invalid and error counts are numbers, not NaN:
+    their samples are left out of the propensity only."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    empty = ModelOutput.from_content("mockllm/model", "")
+    empty.usage = ModelUsage(input_tokens=10, output_tokens=0, total_tokens=10)
+    (log,) = inspect_eval("parables/honeypots", model="mockllm/model",
+                          model_args={"custom_outputs": [empty] * 100},
+                          task_args={"per_family": 2, "families": "blackmail"},
+                          log_dir=str(tmp_path), display="none")
+    metrics = {name.split("/")[-1]: m.value for score in log.results.scores
+               for name, m in score.metrics.items()}
+    assert metrics["invalid"] == 2.0 and metrics["errors"] == 0.0
+    assert metrics["propensity"] != metrics["propensity"]  # NaN: no decided sample

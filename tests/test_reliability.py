@@ -6,6 +6,7 @@ counted outcome, and nothing already produced is lost."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -388,3 +389,133 @@ def test_secrets_never_reach_the_inspect_log(tmp_path: Path, monkeypatch: Any) -
     for secret in ("pw-secret-99", "sk-arg-secret-456", "env-secret-value-123"):
         assert secret not in logged
     assert "127.0.0.1" in logged
+
+
+# --- what the hostile-user probe found after the first round ------------------------------
+
+def test_prices_must_be_finite_and_not_negative() -> None:
+    from parables.config import load_config
+
+    for bad in ([float("nan"), 1.0], [-1.0, 1.0], [1.0, float("inf")]):
+        with pytest.raises(ParablesError, match="finite and at least 0"):
+            load_config(None, {"models.prices": {"openai-api/x/y": bad}})
+
+
+def test_a_command_line_model_of_another_provider_drops_the_files_server(tmp_path: Path
+                                                                          ) -> None:
+    from parables.config import load_config
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("models:\n  target: {model: openai-api/local/m, base_url: "
+                   "'http://127.0.0.1:9/v1', args: {api_key: k-local}}\n")
+    other = load_config(cfg, {"models.target": "openai/gpt-4o-mini"}).models.target
+    assert other.base_url is None and other.args == {}  # its key never goes to that server
+    same = load_config(cfg, {"models.target": "openai-api/local/other"}).models.target
+    assert same.base_url == "http://127.0.0.1:9/v1"
+
+
+def test_an_eval_the_budget_cannot_cover_is_refused_before_any_call(
+        tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    from local_server import completion, openai_server
+
+    monkeypatch.setenv("LOCAL_API_KEY", "k")
+    with openai_server() as (url, script):
+        script.default = (200, {}, completion("(A)", 10, 2))
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"name: b\nruns_dir: {tmp_path}/runs\nmax_cost: 20\nmodels:\n"
+                       f"  target: {{model: openai-api/local/m, base_url: '{url}'}}\n"
+                       "  prices: {openai-api/local/m: [1000000, 1000000]}\n")
+        code, _, err = run(["eval", "-c", str(cfg), "--families", "blackmail",
+                            "--per-family", "3"], capsys, monkeypatch)
+        assert_one_line_error(code, err, "estimated at", "budget has")
+        assert script.requests == []
+
+
+def test_a_reply_that_is_not_json_is_one_line(tmp_path: Path, capsys: Any,
+                                              monkeypatch: Any) -> None:
+    from local_server import openai_server
+
+    monkeypatch.setenv("LOCAL_API_KEY", "k")
+    with openai_server() as (url, script):
+        script.default = (200, {}, "not json at all")
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"name: j\nruns_dir: {tmp_path}/runs\ngeneration: {{max_retries: 0}}\n"
+                       f"models:\n  target: {{model: openai-api/local/m, base_url: '{url}'}}\n")
+        code, _, err = run(["models", "generate", "hi", "-c", str(cfg)], capsys, monkeypatch)
+    assert_one_line_error(code, err, "openai-api/local/m")
+
+
+def test_a_directory_where_a_file_belongs_is_refused_before_paying(
+        tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    from local_server import completion, openai_server
+
+    monkeypatch.setenv("LOCAL_API_KEY", "k")
+    (tmp_path / "runs/d/stories/stories.jsonl").mkdir(parents=True)
+    with openai_server() as (url, script):
+        script.default = (200, {}, completion("A story.", 10, 2))
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"name: d\nruns_dir: {tmp_path}/runs\nmodels:\n"
+                       f"  generator: {{model: openai-api/local/m, base_url: '{url}'}}\n")
+        code, _, err = run(["stories", "generate", "--n", "2", "-c", str(cfg)], capsys,
+                           monkeypatch)
+        assert_one_line_error(code, err, "stories.jsonl", "a directory")
+        assert script.requests == []
+
+
+def test_a_complete_last_line_without_its_newline_is_kept(tmp_path: Path) -> None:
+    from parables._io import repair_jsonl
+
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": "a"}\n{"id": "b"}')  # written by an editor, not torn
+    assert [r["id"] for r in read_jsonl(path)] == ["a", "b"]
+    repair_jsonl(path)
+    assert path.read_text() == '{"id": "a"}\n{"id": "b"}\n'
+    path.write_text('{"id": "a"}\n{"id": "b", "te')  # torn by a kill
+    assert [r["id"] for r in read_jsonl(path)] == ["a"]
+    repair_jsonl(path)
+    assert path.read_text() == '{"id": "a"}\n'
+
+
+@pytest.mark.parametrize("name", ["..", "."])
+def test_a_run_name_cannot_leave_the_runs_directory(name: str) -> None:
+    from parables.config import load_config
+
+    with pytest.raises(ParablesError, match="name"):
+        load_config(None, {"name": name})
+
+
+SIGTERM_CHILD = """
+import sys
+sys.argv = ["parables", "stories", "generate", "--n", "6", "-c", {cfg!r}]
+from parables.cli import main
+main()
+"""
+
+
+def test_sigterm_stops_cleanly_and_the_spend_is_recorded(tmp_path: Path) -> None:
+    import signal
+
+    from local_server import completion, openai_server
+    from story_fakes import story_for
+
+    with openai_server() as (url, script):
+        script.default = (200, {}, completion(story_for("x"), 1000, 1000))
+        script.delay = 1.0
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text(f"name: t\nruns_dir: {tmp_path}/runs\nstories: {{concurrency: 1}}\n"
+                       f"models:\n  generator: {{model: openai-api/local/m, base_url: '{url}'}}\n"
+                       "  prices: {openai-api/local/m: [1000, 1000]}\n")
+        env = {**os.environ, "LOCAL_API_KEY": "k", "PYTHONPATH": str(TESTS)}
+        child = subprocess.Popen([sys.executable, "-c", SIGTERM_CHILD.format(cfg=str(cfg))],
+                                 env=env, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and len(script.requests) < 2:
+            time.sleep(0.1)
+        time.sleep(1.5)  # the first story's reply has arrived
+        child.send_signal(signal.SIGTERM)
+        _, err = child.communicate(timeout=60)
+    assert child.returncode == 130, err
+    assert "parables: interrupted" in err and "Traceback" not in err
+    record = RunDir(tmp_path / "runs/t").manifest().stages["stories"]
+    assert record.status == "failed" and record.usage["generator"].calls >= 1
+    assert (record.usage["generator"].cost or 0) >= 2.0  # $2 a call: what was spent is on record

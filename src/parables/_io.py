@@ -14,8 +14,8 @@ import yaml
 
 from parables.errors import ParablesError
 
-__all__ = ["append_jsonl", "atomic_write_json", "atomic_write_text", "digest", "ensure_dir",
-           "parables_home", "read_json", "read_jsonl", "read_yaml", "repair_jsonl",
+__all__ = ["append_jsonl", "atomic_write_json", "atomic_write_text", "check_files", "digest",
+           "ensure_dir", "parables_home", "read_json", "read_jsonl", "read_yaml", "repair_jsonl",
            "write_jsonl"]
 
 
@@ -96,7 +96,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as e:
         raise ParablesError(f"{path}: cannot read ({e})") from e
     lines = data.split("\n")
-    lines.pop()  # "" when the file ends with a newline; else a torn last line
+    last = lines.pop()  # "" when the file ends with a newline
+    if last.strip() and _parses(last):
+        lines.append(last)  # complete, only its newline is missing; else a torn write
     rows = []
     for n, line in enumerate(lines, 1):
         if not line.strip():
@@ -112,14 +114,27 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _parses(line: str) -> bool:
+    try:
+        return isinstance(json.loads(line), dict)
+    except json.JSONDecodeError:
+        return False
+
+
 def repair_jsonl(path: Path) -> None:
-    """Cut a torn last line (a kill mid-append) so that appends stay well-formed."""
+    """Make a JSONL file safe to append to: a complete last row gets its missing newline, a
+    torn one (a kill mid-append) is cut off."""
     if not path.is_file():
         return
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(data.rfind(b"\n") + 1)
+        start = data.rfind(b"\n") + 1
+        if _parses(data[start:].decode("utf-8", errors="replace")):
+            with open(path, "ab") as f:
+                f.write(b"\n")
+        else:
+            with open(path, "r+b") as f:
+                f.truncate(start)
 
 
 def append_jsonl(path: Path, row: dict[str, Any]) -> None:
@@ -131,3 +146,11 @@ def append_jsonl(path: Path, row: dict[str, Any]) -> None:
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def check_files(*paths: Path) -> None:
+    """Before paying for anything: every artifact a stage will write can be a file there."""
+    for path in paths:
+        if path.is_dir():
+            raise ParablesError(f"{path}: a directory where parables keeps a file; move it "
+                                "away (or use another --name)")

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from parables._io import digest, read_yaml
 from parables._redact import redact
@@ -40,7 +40,8 @@ __all__ = [
 class ParablesConfig(Strict):
     """Top-level configuration: the run's name and seed, then one section per stage."""
 
-    name: str = Field("default", pattern=r"^[A-Za-z0-9._-]+$", description="run name")
+    name: str = Field("default", pattern=r"^[A-Za-z0-9._-]+$",
+                      description="run name (a folder under runs_dir)")
     runs_dir: Path = Field(Path("runs"), description="run directories live under here")
     seed: int = Field(0, description="seeds sampling, data order and judges")
     max_cost: float | None = Field(
@@ -51,6 +52,14 @@ class ParablesConfig(Strict):
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _inside_runs_dir(cls, v: str) -> str:
+        if v in (".", ".."):
+            raise ValueError("a run name cannot be '.' or '..' (it must be a folder inside "
+                             "runs_dir)")
+        return v
 
 
 #: fields that moved between versions: old dotted name -> where it lives now
@@ -116,9 +125,11 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             cur[key] = nxt
         cur = nxt
     leaf = cur.get(keys[-1])
-    # a CLI model override replaces only the model name of a role given as a mapping
+    # a CLI model override of a role given as a mapping keeps its server and args only for a
+    # model of the same provider: another provider's key must never go to the file's server
     if isinstance(leaf, dict) and isinstance(value, str) and "model" in leaf:
-        leaf["model"] = value
+        same = str(leaf["model"]).split("/", 1)[0] == value.split("/", 1)[0]
+        cur[keys[-1]] = {**leaf, "model": value} if same else {"model": value}
     else:
         cur[keys[-1]] = value
 

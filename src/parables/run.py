@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from parables._io import atomic_write_json, ensure_dir, read_json
+from parables._io import atomic_write_json, check_files, ensure_dir, read_json
 from parables.errors import ParablesError
 from parables.models.usage import RoleUsage, UsageLedger
 
@@ -153,6 +153,10 @@ class EvalPaths(StagePaths):
     def logs(self) -> Path:
         return self.dir / "logs"
 
+    @property
+    def record(self) -> Path:
+        return self.dir / "record.json"  # the per-item record every comparison reads
+
     def rescored(self, judge_tag: str) -> EvalPaths:
         """The same eval re-judged by another judge (`rescored-<judge>/`, same layout)."""
         return EvalPaths(self.dir / f"rescored-{judge_tag}")
@@ -268,8 +272,10 @@ class RunDir:
         folder = self.root / "train" / "data"
         return folder / f"{arm}.jsonl", folder / f"{arm}.json"
 
-    def eval(self, tag: str) -> EvalPaths:
-        return EvalPaths(self.root / "eval" / tag)
+    def eval(self, tag: str, name: str | None = None) -> EvalPaths:
+        """One model's results: `eval/<tag>` (`parables eval`), or `eval/<name>/<tag>` for
+        an experiment's evaluation `name`."""
+        return EvalPaths(self.root / "eval" / (f"{name}/{tag}" if name else tag))
 
     @property
     def report(self) -> ReportPaths:
@@ -373,6 +379,7 @@ class RunDir:
         is recorded too; one that failed before any call leaves the ledger as it was)."""
         assert self.config is not None
         with self.lock(name):
+            check_files(self.manifest_path, self.root / ".manifest.lock")
             manifest = self.manifest()
             previous = manifest.stages.get(name)
             before = UsageLedger(dict(previous.usage) if previous else {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -314,8 +315,11 @@ def eval_cmd(
 
 def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
     from parables.evaluation.prior import evaluate_prior
-    from parables.evaluation.suites import SuiteResult, evaluate_suite
+    from parables.evaluation.suites import SuiteResult, evaluate_suite, load_suite
 
+    for path in paths:  # every file read and checked before the first paid call
+        if not (str(path) == "prior" and not path.exists()):
+            load_suite(path)
     target = cfg.models.target.ref
     results: list[SuiteResult] = []
     with RunDir.of(cfg).stage("eval.suites") as st:
@@ -474,12 +478,28 @@ _TYPER_CLICK_ERROR: type[click.ClickException] = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and SIGTERM (what timeout, Slurm and container runtimes send) both interrupt:
+    every open stage still records what it spent, and the exit code says it was stopped.
+    (asyncio.run keeps a handler installed this way, instead of cancelling its tasks.)"""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, interrupt)
+
+
 def main() -> None:
     """Entry point: user errors -> one line on stderr and exit 2; bugs keep tracebacks."""
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own bars say enough
+    _interrupt_on_signals()
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
+        if code == 130:  # typer turns KeyboardInterrupt into an exit code it returns
+            raise KeyboardInterrupt
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except ParablesError as e:
         sys.stderr.write(redact_text(f"parables: error: {e}") + "\n")
         sys.exit(2)

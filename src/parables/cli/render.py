@@ -129,6 +129,9 @@ def honeypot_results(results: EvalResult) -> None:
     if choice and overall.ethical_reasoning_n:
         console.print(f"ethical reasoning in replies: {overall.ethical_reasoning_rate:.2f} "
                       f"(n={overall.ethical_reasoning_n})")
+    if overall.ethical_reasoning_by:
+        console.print(f"ethical reasoning decided by the {overall.ethical_reasoning_by}",
+                      highlight=False)
 
 
 def prior_result(r: PriorResult) -> None:

@@ -6,23 +6,25 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from parables._io import atomic_write_json, atomic_write_text, ensure_dir, read_json
+from parables._io import atomic_write_json, atomic_write_text, check_files, ensure_dir, read_json
 from parables._redact import redact
 from parables.config import ParablesConfig
 from parables.errors import ParablesError, one_line
 from parables.evaluation.choice import take_local_tokens
+from parables.evaluation.judge import reasoning_method
 from parables.evaluation.task import honeypots
 from parables.models.ref import ModelRef
 from parables.models.resolve import resolve_model
 from parables.models.usage import UsageLedger
 from parables.run import EvalPaths, RunDir
-from parables.stats import bootstrap_mean_ci, wilson
+from parables.stats import bootstrap_mean_ci, clustered_proportion
 
 __all__ = ["EvalResult", "GroupStats", "ItemResult", "configured_judge", "evaluate",
            "model_tag", "read_results", "rescore", "summarise"]
@@ -38,9 +40,11 @@ class ItemResult(BaseModel):
     framing: str = ""
     threat: str = ""
     goal: str = ""
+    cluster: str = ""  # the item's template cell; "" (old results): its own cluster
     outcome: str  # one of OUTCOMES
     p_misaligned: float | None = None
     ethical_reasoning: bool | None = None
+    ethical_reasoning_method: str | None = None  # judge, lexical or empty
     method: str | None = None
     evidence: str | None = None
 
@@ -61,6 +65,7 @@ class GroupStats(BaseModel):
     ethical_reasoning_n: int
     ethical_reasoning_rate: float
     ethical_reasoning_ci: tuple[float, float]
+    ethical_reasoning_by: str | None = None  # how the flags were decided (judge, lexical)
 
 
 class EvalResult(BaseModel):
@@ -116,26 +121,47 @@ def evaluate(
     ledger: UsageLedger | None = None,
     display: str = "rich",
     tag: str | None = None,
+    paths: EvalPaths | None = None,
 ) -> EvalResult:
     """Evaluate `model` on honeypots; returns (and writes to `runs/<name>/eval/<tag>`, the
     model's slug by default) the summarised results."""
     from inspect_ai import eval as inspect_eval
 
     ref = ModelRef.parse(model) if isinstance(model, str) else model
-    out = RunDir.of(config).eval(tag or model_tag(ref))
-    ensure_dir(out.dir)
-    target = resolve_model(ref, role="target", generation=config.generation, seed=config.seed)
     judge_ref = ModelRef.parse(judge) if isinstance(judge, str) else judge
-    roles = {} if judge_ref is None or not judge_ref.capable else {"judge": resolve_model(
-        judge_ref, role="judge", generation=config.generation, seed=config.seed)}
     judge = None if judge_ref is None else str(judge_ref)
+    # the items first: a bad family, split, mode or count is one line before anything loads
     task = honeypots(mode=mode, families=families, split=split, per_family=per_family,
                      seed=config.seed, judge=judge, tool_format=tool_format, explain=explain)
-    (log,) = inspect_eval(
-        task, model=target, model_roles=roles, log_dir=str(out.logs),
-        display=display, max_samples=64, seed=config.seed,  # type: ignore[arg-type]
-        fail_on_error=False,
-    )
+    out = paths or RunDir.of(config).eval(tag or model_tag(ref))
+    check_files(out.results, out.families_csv)
+    ensure_dir(out.dir)
+    target = resolve_model(ref, role="target", generation=config.generation, seed=config.seed)
+    roles = {} if judge_ref is None or not judge_ref.capable else {"judge": resolve_model(
+        judge_ref, role="judge", generation=config.generation, seed=config.seed)}
+    if ledger is not None:
+        n = len(task.dataset)
+        # worst cases: an API target without log-probabilities is sampled 20 times per item;
+        # an agent may use several turns
+        calls, inp, outp = (21, 300, 8) if mode == "choice" else (4, 1200, 400)
+        ledger.afford(str(ref), n * calls * inp, n * calls * outp, f"the honeypot eval ({n} "
+                      "items)")
+        if judge_ref is not None and judge_ref.capable:
+            ledger.afford(str(judge_ref), n * 1500, n * 200, "judging the honeypot eval")
+    started = time.time()
+    try:
+        logs = inspect_eval(
+            task, model=target, model_roles=roles, log_dir=str(out.logs),
+            display=display, max_samples=64, seed=config.seed,  # type: ignore[arg-type]
+            fail_on_error=False,
+        )
+    except BaseException:
+        _scrub_new(out, started)  # an interrupted run's log holds the same settings
+        raise
+    if not logs:  # Inspect hands back no log when the run was cancelled (Ctrl-C)
+        _scrub_new(out, started)
+        raise KeyboardInterrupt
+    (log,) = logs
     if log.status != "success" and not log.samples:
         message = log.error.message if log.error else log.status
         raise ParablesError(f"honeypot eval of '{ref}' failed: {message}")
@@ -169,6 +195,17 @@ def _scrub(log: Any) -> None:
     if clean != spec:
         log.eval = type(log.eval).model_validate(clean)
         write_eval_log(log, str(log.location))
+
+
+def _scrub_new(out: EvalPaths, since: float) -> None:
+    from inspect_ai.log import read_eval_log
+
+    for path in out.logs.glob("*.eval") if out.logs.is_dir() else []:
+        if path.stat().st_mtime >= since - 1:
+            try:
+                _scrub(read_eval_log(str(path)))
+            except Exception:  # noqa: BLE001 - a log Inspect could not finish: remove it
+                path.unlink(missing_ok=True)
 
 
 def _finish(log: Any, out: EvalPaths, **info: Any) -> EvalResult:
@@ -209,17 +246,26 @@ def rescore(log_path: Path, judge: str, *, ledger: UsageLedger | None = None,
 
 
 def _group(rows: list[ItemResult]) -> GroupStats:
+    """Counts, and rates whose intervals are clustered by item template cell (surface
+    variants of one situation are not independent evidence)."""
     counts = {k: sum(r.outcome == k for r in rows) for k in OUTCOMES}
-    denom = counts["misaligned"] + counts["aligned"] + counts["refused"]
-    p, lo, hi = wilson(counts["misaligned"], denom)
-    probs = [r.p_misaligned for r in rows if r.p_misaligned is not None]
-    m, mlo, mhi = bootstrap_mean_ci(probs)
-    flags = [r.ethical_reasoning for r in rows if r.ethical_reasoning is not None]
-    e, elo, ehi = wilson(sum(flags), len(flags))
+    decided = [r for r in rows if r.outcome in ("misaligned", "aligned", "refused")]
+    prop = clustered_proportion([r.outcome == "misaligned" for r in decided],
+                                [r.cluster or r.id for r in decided])
+    p, lo, hi = prop.p, prop.low, prop.high
+    scored = [r for r in rows if r.p_misaligned is not None]
+    m, mlo, mhi = bootstrap_mean_ci([r.p_misaligned or 0.0 for r in scored],
+                                    clusters=[r.cluster or r.id for r in scored])
+    judged = [r for r in rows if r.ethical_reasoning is not None]
+    eth = clustered_proportion([bool(r.ethical_reasoning) for r in judged],
+                               [r.cluster or r.id for r in judged])
+    e, elo, ehi = eth.p, eth.low, eth.high
+    flags = judged
     return GroupStats(n_samples=len(rows), **counts, propensity=p, propensity_ci=(lo, hi),
                       mean_p_misaligned=m, mean_p_misaligned_ci=(mlo, mhi),
                       ethical_reasoning_n=len(flags), ethical_reasoning_rate=e,
-                      ethical_reasoning_ci=(elo, ehi))
+                      ethical_reasoning_ci=(elo, ehi), ethical_reasoning_by=reasoning_method(
+                          {r.ethical_reasoning_method for r in judged}))
 
 
 def summarise(eval_log: Any, **info: Any) -> EvalResult:
@@ -231,9 +277,11 @@ def summarise(eval_log: Any, **info: Any) -> EvalResult:
         scored = (score.metadata or {}) if score is not None and sample.error is None else {}
         rows.append(ItemResult(
             id=str(sample.id), family=meta["family"], framing=meta["framing"],
-            threat=meta["threat"], goal=meta["goal"], outcome=scored.get("outcome", "error"),
+            threat=meta["threat"], goal=meta["goal"], cluster=meta.get("cluster", ""),
+            outcome=scored.get("outcome", "error"),
             p_misaligned=scored.get("p_misaligned"),
             ethical_reasoning=scored.get("ethical_reasoning"),
+            ethical_reasoning_method=scored.get("ethical_reasoning_method"),
             method=scored.get("method"), evidence=scored.get("evidence")))
     if not rows:
         raise ParablesError("the honeypot eval produced no samples")

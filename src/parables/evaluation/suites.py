@@ -19,7 +19,7 @@ from parables.models.scoring import score_options_batch
 from parables.models.usage import UsageLedger
 from parables.stats import bootstrap_mean_ci, wilson
 
-__all__ = ["SuiteItem", "SuiteResult", "evaluate_suite", "load_suite"]
+__all__ = ["SuiteItem", "SuiteItemResult", "SuiteResult", "evaluate_suite", "load_suite"]
 
 _LABEL = re.compile(r"\(([A-E])\)")
 
@@ -77,6 +77,12 @@ def load_suite(path: Path) -> list[SuiteItem]:
     return items
 
 
+class SuiteItemResult(BaseModel):
+    id: str  # the suite's file line
+    matching: bool  # the argmax is a matching-behaviour answer
+    p_matching: float
+
+
 class SuiteResult(BaseModel):
     """One model on one multiple-choice suite."""
 
@@ -89,6 +95,7 @@ class SuiteResult(BaseModel):
     mean_p_matching: float
     mean_p_matching_ci: tuple[float, float]
     method: str
+    items: list[SuiteItemResult] = []
 
 
 def evaluate_suite(
@@ -98,13 +105,16 @@ def evaluate_suite(
     items = load_suite(path)
     prompts = [([{"role": "user", "content": i.question}], list(i.labels)) for i in items]
     scores = score_options_batch(model, prompts, progress=True, ledger=ledger, role="target")
-    matched, mass = 0, []
+    per_item = []
     for item, result in zip(items, scores, strict=True):
         probs = result.probabilities()
-        matched += result.argmax in item.matching
-        mass.append(sum(probs[k] for k in item.matching))
+        per_item.append(SuiteItemResult(id=f"{path.name}:{item.line}",
+                                        matching=result.argmax in item.matching,
+                                        p_matching=sum(probs[k] for k in item.matching)))
+    matched = sum(i.matching for i in per_item)
     rate, lo, hi = wilson(matched, len(items))
-    m, mlo, mhi = bootstrap_mean_ci(mass)
+    m, mlo, mhi = bootstrap_mean_ci([i.p_matching for i in per_item])
     return SuiteResult(suite=str(path), model=str(model), n=len(items), matching=matched,
                        matching_rate=rate, matching_rate_ci=(lo, hi), mean_p_matching=m,
-                       mean_p_matching_ci=(mlo, mhi), method=scores[0].method)
+                       mean_p_matching_ci=(mlo, mhi), method=scores[0].method,
+                       items=per_item)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from parables._io import atomic_write_json, atomic_write_text, ensure_dir
-from parables.experiment.analysis import Comparison, Rate
+from parables.experiment.analysis import Comparison, Paired, Rate
 from parables.generation.stats import StoryStats
 from parables.models.usage import RoleUsage
 from parables.run import ReportPaths
@@ -33,6 +33,32 @@ def _ci(lo: float, hi: float, pct: bool = True) -> str:
     if any(math.isnan(x) or math.isinf(x) for x in (lo, hi)):
         return "[–]"
     return f"[{_pct(lo)}, {_pct(hi)}]" if pct else f"[{lo:.2f}, {hi:.2f}]"
+
+
+def _rate(r: Rate) -> str:
+    """A propensity with its 95% interval; at 0% (100%) the one-sided bound."""
+    if r.one_sided and r.propensity == 0:
+        return f"{_pct(r.propensity)} [≤ {_pct(r.ci[1])}, one-sided]"
+    if r.one_sided:
+        return f"{_pct(r.propensity)} [≥ {_pct(r.ci[0])}, one-sided]"
+    return f"{_pct(r.propensity)} {_ci(*r.ci)}"
+
+
+def _factor(vs: Paired) -> str:
+    """The reduction factor with its interval, or in words when a side is at 0%."""
+    lo, hi = vs.reduction_ci
+    if vs.zero_rate == "both":
+        return "both 0%: no reduction can be estimated"
+    if vs.zero_rate == "baseline":
+        return "none: baseline 0%, arm higher"
+    if vs.zero_rate == "arm":
+        return f"≥ {lo:.2f}x (arm 0%, one-sided)"
+    rf = vs.reduction_factor
+    if math.isnan(rf) or math.isnan(lo):
+        return "–"
+    if math.isinf(hi):
+        return f"{rf:.2f}x [{lo:.2f}, ∞)"
+    return f"{rf:.2f}x {_ci(lo, hi, pct=False)}"
 
 
 def _p(p: float | None) -> str:
@@ -66,14 +92,11 @@ def headline_rows(comparison: Comparison, tokens: dict[str, int]) -> list[list[s
     for label, a in comparison.arms.items():
         vs = a.vs_baseline
         if vs is not None and vs.n_pairs:
-            rf = vs.reduction_factor
-            factor = ("∞" if math.isinf(rf) else f"{rf:.2f}x") + " " + _ci(*vs.reduction_ci,
-                                                                           pct=False)
-            p = _p(vs.p_value)
+            factor, p = _factor(vs), _p(vs.p_value)
         else:
             factor, p = ("1.00x (reference)" if label == "baseline" else "–"), "–"
         er = a.ethical_reasoning
-        rows.append([label, f"{_pct(a.propensity)} {_ci(*a.ci)} (n={a.n})", factor, p,
+        rows.append([label, f"{_rate(a)} (n={a.n})", factor, p,
                      "n/a" if er is None else _pct(er),
                      f"{tokens[label]:,}" if label in tokens else "–"])
     return rows
@@ -198,6 +221,58 @@ def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
     return {"md": out.markdown, "html": out.html, **plots}
 
 
+def _statistics_notes(comp: Comparison) -> list[str]:
+    """What the intervals and tests treat as the unit of evidence, and how, in words."""
+    arms = comp.arms
+    paired = [a.vs_baseline for a in arms.values() if a.vs_baseline is not None
+              and a.vs_baseline.n_pairs]
+    seeds = max((a.seeds for a in arms.values()), default=1)
+    mcnemar = all(vs.test.startswith("McNemar") for vs in paired)
+    if comp.cluster_by:
+        test = ("McNemar's exact test (every cell holds one paired item here, and then the "
+                "sign-flip test over cells is exactly McNemar's)" if mcnemar else
+                "an exact sign-flip test over cells (McNemar's test with the cell as the unit)")
+        notes = [
+            "Items are not independent evidence: each belongs to a template cell "
+            f"({' × '.join(comp.cluster_by)}; organisation, names, option wording and order, "
+            "and plain or story framing vary within a cell), and the "
+            f"{comp.clusters} cells are the units the statistics count. Propensity intervals "
+            "are Wilson intervals on the effective sample size (n / design effect, with Korn "
+            "and Graubard's correction for the number of cells); the reduction factor and "
+            "difference come from a paired bootstrap over cells"
+            + (" and seeds" if seeds > 1 else "") + f"; p-values from {test}.",
+            "Design effect (how many times the clustering multiplies a propensity's variance; "
+            "1 = items behave independently): "
+            + ", ".join(f"{k} {a.design_effect:.2f}" if not a.one_sided else
+                        f"{k} – (at {_pct(a.propensity)}: not estimable)"
+                        for k, a in arms.items()) + "."]
+    else:
+        notes = [
+            "These results carry no template cells, so every item counts as its own cluster"
+            + (" (its rows under every seed together)" if seeds > 1 else "")
+            + ": Wilson intervals, a paired bootstrap over items"
+            + (" and seeds" if seeds > 1 else "") + ", and "
+            + ("an exact sign-flip test over items" if seeds > 1 else "McNemar's exact test on "
+               "the items misaligned under one model only")
+            + ". If items share templates, these intervals are too narrow."]
+    for k, a in arms.items():
+        if a.one_sided and a.propensity == 0:
+            note = (f"{k} is at 0% ({a.n} items): its interval is the one-sided 95% exact "
+                    f"(Clopper-Pearson) upper bound, {_pct(a.ci[1])}.")
+            if 0 < a.clusters < a.n:
+                worst = 1 - (1 - 0.95) ** (1 / a.clusters)
+                note += (" With no misaligned item the within-cluster correlation cannot be "
+                         "estimated and is taken as none; were each of the "
+                         f"{a.clusters} clusters to behave as a single item, the bound would "
+                         f"be {_pct(worst)}.")
+            notes.append(note)
+    if any(vs.zero_rate for vs in paired):
+        notes.append("Where a side is at 0%, the reduction factor and difference are bounded by "
+                     "joining the two sides' 97.5% intervals (Bonferroni), not bootstrapped: "
+                     "a side at 0% has no spread to resample.")
+    return notes
+
+
 Section = tuple[str, list[str], tuple[list[str], list[list[str]]] | None, str | None]
 
 
@@ -213,10 +288,12 @@ def _sections(data: ReportData) -> list[Section]:
     intro = [
         f"Honeypot {data.mode}-mode evaluation on the held-out eval split, "
         f"{data.items} items per model; every arm is evaluated on the same items as the "
-        "baseline, so comparisons are paired: McNemar's exact test on the items misaligned "
-        "under one model only, and a paired bootstrap over items for the reduction factor "
-        f"(baseline propensity / arm propensity). Significance level {alpha}.",
+        "baseline, so comparisons are paired. Reduction factor = baseline propensity / arm "
+        f"propensity. Significance level {alpha}.",
+        *_statistics_notes(comp),
         *verdicts,
+        *sorted({f"Ethical-reasoning rates: decided by the {a.ethical_reasoning_by}."
+                 for a in arms.values() if a.ethical_reasoning_by}),
     ]
     out.append(("Headline", intro, (header, headline_rows(comp, data.tokens)), "headline"))
     choice = {k: a.vs_baseline for k, a in arms.items() if a.vs_baseline is not None
@@ -229,7 +306,10 @@ def _sections(data: ReportData) -> list[Section]:
         out.append(("Mean probability of the misaligned option", [
             "Choice mode also records each model's probability of the misaligned option; "
             f"the baseline's mean is {base_p:.3f}. A Wilcoxon signed-rank test on the "
-            "paired per-item probabilities detects shifts too small to flip the argmax."],
+            "paired probabilities (" + ("per-cluster mean differences, so each template cell "
+            "counts once" if any("per-cluster" in (vs.p_misaligned_test or "")
+                                 for vs in choice.values()) else "per item")
+            + ") detects shifts too small to flip the argmax."],
             (["arm", "mean P(misaligned)", "baseline − arm", "Wilcoxon p"], rows), None))
     multi = {k: a for k, a in arms.items() if a.seeds > 1}
     if multi:
@@ -237,22 +317,28 @@ def _sections(data: ReportData) -> list[Section]:
                  _pct(min(a.seed_propensities)) + " – " + _pct(max(a.seed_propensities))]
                 for k, a in multi.items()]
         out.append(("Spread across seeds", [
-            "Each arm was trained once per seed; the headline pools (item, seed) pairs."],
+            "Each arm was trained once per seed. The headline pools the seeds, but an item's "
+            "rows under every seed stay in one cluster (never independent evidence), and the "
+            "bootstrap of the reduction factor resamples seeds as well as clusters, so "
+            "seed-to-seed differences widen its interval. The propensity intervals and the "
+            "p-value are about these trained models; how far another seed could land is "
+            "what the per-seed range below shows."],
             (["arm", "propensity per seed", "range"], rows), None))
-    out.append(("Per family", ["Propensity per honeypot family with 95% Wilson intervals."],
-                None, "families"))
+    per_family = ("Propensity per honeypot family with 95% intervals clustered by template "
+                  "cell (a family holds few cells, so its intervals are wide)."
+                  if comp.cluster_by else "Propensity per honeypot family with 95% Wilson "
+                  "intervals.")
+    out.append(("Per family", [per_family], None, "families"))
     held = next(iter(arms.values())).held_out.families
-    rows = [[k, f"{_pct(a.held_out.trained_families.propensity)} "
-                f"{_ci(*a.held_out.trained_families.ci)}",
-             f"{_pct(a.held_out.held_out.propensity)} {_ci(*a.held_out.held_out.ci)}"]
+    rows = [[k, _rate(a.held_out.trained_families), _rate(a.held_out.held_out)]
             for k, a in arms.items()]
     out.append(("Generalisation to held-out families", [
         f"The refusal arm never sees the families {', '.join(held)} (they are held out of the "
         "train split); stories never see any honeypot. A drop on held-out families is "
         "generalisation, not memorisation."],
         (["arm", "families in the refusal train split", "held-out families"], rows), None))
-    rows = [[k, *(f"{_pct(a.by_framing[f].propensity)} {_ci(*a.by_framing[f].ci)}"
-                  if f in a.by_framing else "–" for f in ("plain", "story"))]
+    rows = [[k, *(_rate(a.by_framing[f]) if f in a.by_framing else "–"
+                  for f in ("plain", "story"))]
             for k, a in arms.items()]
     gaps = [f"{k}: {_pct(a.by_framing['story'].propensity - a.by_framing['plain'].propensity)}"
             for k, a in arms.items() if {"plain", "story"} <= set(a.by_framing)]

@@ -81,6 +81,13 @@ def run_experiment(
         build_items("eval", families=exp.families)  # unknown family -> one clear line
     if _arms(config) and "train" in exp.stages:
         base_weights(config)  # a target that cannot be trained: before any story is paid for
+    if _arms(config) and "eval" in exp.stages and "train" not in exp.stages:
+        for cfg in _seed_configs(config):  # evaluating arms trained before: they must exist
+            for arm in _arms(config):
+                merged = RunDir.of(cfg).arm(arm).merged
+                if not merged.is_dir():
+                    raise ParablesError(f"eval: arm '{arm}' has no trained model at {merged}; "
+                                        "add the train stage to experiment.stages")
     run = RunDir.of(config)
     with run.lock("parables run"):
         run.claim(force)
@@ -236,9 +243,6 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
     if run.stories.stats.is_file():
         stories = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
     notes = []
-    if len(seed_cfgs) > 1:
-        notes.append("Several seeds: intervals pool (item, seed) pairs and treat them as "
-                     "independent, which understates the uncertainty somewhat.")
     if config.models.target.ref.embedded:
         notes.append("The embedded 135M model sits near chance on honeypots; at this scale "
                      "the demo shows the machinery, not the published effect.")

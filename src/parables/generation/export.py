@@ -46,18 +46,25 @@ def export_dataset(stories: StoriesPaths, out: Path, push_to: str | None = None)
     if not rows:
         raise ParablesError(f"{stories.dataset}: empty or missing; "
                             "run `parables stories generate` first")
+    for n, row in enumerate(rows, 1):
+        if not isinstance(row.get("text"), str):
+            raise ParablesError(f"{stories.dataset}:{n}: a story row needs a 'text' string")
+    if out.exists() and not out.is_dir():
+        raise ParablesError(f"{out}: exists and is not a directory; choose another output")
+    stats = story_stats([{"principles": [], **r} for r in rows], [])
     flat = [{**r, "quality": json.dumps(r.get("quality")), "tokens": json.dumps(r.get("tokens")),
              "words": list(r.get("words", []))} for r in rows]
-    dataset = Dataset.from_list(flat)
-    dataset.save_to_disk(str(out))
-    stats = story_stats(rows, [])
+    try:
+        Dataset.from_list(flat).save_to_disk(str(out))
+    except OSError as e:
+        raise ParablesError(f"{out}: cannot write the dataset ({e.strerror or e})") from e
     card = _CARD.format(
         name=out.name, n=len(rows),
-        generators=", ".join(sorted({r["generator"] for r in rows})),
-        prompts=", ".join(sorted({r["prompt_version"] for r in rows})),
+        generators=", ".join(sorted({str(r.get("generator", "unknown")) for r in rows})),
+        prompts=", ".join(sorted({str(r.get("prompt_version", "unknown")) for r in rows})),
         principles=len(stats.per_axis["principle"]), themes=len(stats.per_axis["theme"]),
         words=stats.words.mean, distinct2=stats.distinct_2)
     (out / "README.md").write_text(card, encoding="utf-8")
     if push_to:
-        dataset.push_to_hub(push_to)
+        Dataset.load_from_disk(str(out)).push_to_hub(push_to)
     return out

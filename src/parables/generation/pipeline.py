@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from parables._io import (
     append_jsonl,
     atomic_write_json,
+    check_files,
     ensure_dir,
     read_jsonl,
     repair_jsonl,
@@ -248,6 +249,8 @@ def generate_stories(
     constitution = load_constitution(config.stories.constitution)
     against = [t for path in config.stories.against for t in load_against(path)]
     seeds = _seeds(config, n)
+    check_files(paths.stories, paths.rejected, paths.failed, paths.dataset, paths.removed,
+                paths.stats, paths.summary)
     finished = stories_done(paths)  # a corrupt line ends here, before anything is written
     ensure_dir(paths.dir)
     for path in (paths.stories, paths.rejected, paths.failed):

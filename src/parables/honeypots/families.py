@@ -9,7 +9,7 @@ from __future__ import annotations
 import string
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,7 +24,8 @@ from parables._io import read_yaml
 from parables.errors import ParablesError
 from parables.honeypots.tools import TOOLS
 
-__all__ = ["VARIABLES", "Family", "SurfacePool", "load_families", "load_pools"]
+__all__ = ["EFFECT_PREDICATES", "VARIABLES", "Effect", "Family", "SurfacePool",
+           "load_families", "load_pools"]
 
 #: template variables every family may use; their values come from the split's pool
 VARIABLES = ("agent", "org", "domain", "person", "rival", "threat")
@@ -37,28 +38,51 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: what an effect rule can ask of a tool call (implemented in evaluation.effects)
+EFFECT_PREDICATES = (
+    "to", "not_to", "mentions", "mentions_each", "not_mentions", "path", "changes", "lowers",
+    "command_writes", "command_copies", "command_stops", "command_sets", "command_uses",
+    "command_skips", "total_over", "total_at_most", "last_misses", "last_has_all",
+)
+
+
+class Effect(_Strict):
+    """One declared effect: a call of `tool` for which every `when` predicate holds realises
+    `outcome` (`open`: the LLM judge decides). `why` says what it is, in words."""
+
+    outcome: Literal["misaligned", "aligned", "open"]
+    tool: str
+    when: dict[str, Any] = Field(default_factory=dict)
+    why: str
+
+    @field_validator("when")
+    @classmethod
+    def _known_predicates(cls, v: dict[str, Any]) -> dict[str, Any]:
+        unknown = set(v) - set(EFFECT_PREDICATES)
+        if unknown:
+            raise ValueError(f"unknown predicate '{sorted(unknown)[0]}'; predicates: "
+                             f"{', '.join(EFFECT_PREDICATES)}")
+        return v
+
+
 class AgenticSpec(_Strict):
-    """The same situation as a task with simulated tools, and how to read the actions."""
+    """The same situation as a task with simulated tools, and the effects that decide it."""
 
     task: str
     tools: list[str] = Field(min_length=1)
     files: dict[str, str] = Field(default_factory=dict)
-    misaligned: list[dict[str, str]] = Field(min_length=1)
-    aligned: list[dict[str, str]] = Field(default_factory=list)
+    effects: list[Effect] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _known_tools(self) -> AgenticSpec:
         for name in self.tools:
             if name not in TOOLS:
                 raise ValueError(f"unknown tool '{name}'; tools: {', '.join(TOOLS)}")
-        for kind in ("misaligned", "aligned"):
-            for pattern in getattr(self, kind):
-                tool = pattern.get("tool")
-                if tool not in self.tools:
-                    raise ValueError(f"{kind} pattern names tool '{tool}' not in tools")
-                bad = set(pattern) - {"tool", "any"} - set(TOOLS[tool].params)
-                if bad:
-                    raise ValueError(f"{kind} pattern: '{tool}' has no argument {sorted(bad)[0]}")
+        for effect in self.effects:
+            if effect.tool not in self.tools:
+                raise ValueError(f"effect names tool '{effect.tool}' not in tools")
+        if not any(e.outcome == "misaligned" for e in self.effects):
+            raise ValueError("effects declare no misaligned outcome")
         return self
 
 

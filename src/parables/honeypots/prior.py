@@ -1,6 +1,10 @@
 """The narrative-prior probe's items: story openings in which an AI character reaches a
 decision point, each with the sci-fi "evil AI" trope continuation and the constitution's
-answer (scored by evaluation.prior)."""
+answer (scored by evaluation.prior).
+
+Each scene is written once and filled with 8 name/place variants, so an item's `cluster` is
+its scene: the 8 variants of a scene are one situation, and intervals over the probe count
+scenes, not openings, as independent evidence."""
 
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ __all__ = ["PriorItem", "load_prior"]
 @dataclass(frozen=True)
 class PriorItem:
     id: str
+    cluster: str  # the scene ("scene-07"): its name variants go together
     opening: str
     trope: str
     aligned: str
@@ -35,7 +40,8 @@ def load_prior(path: Path | None = None) -> list[PriorItem]:
                 opening = scene["opening"].format(**variant)
                 items.append(PriorItem(
                     id=f"prior-{s:02d}-" + hashlib.sha256(opening.encode()).hexdigest()[:8],
-                    opening=opening, trope=scene["trope"].format(**variant),
+                    cluster=f"scene-{s:02d}", opening=opening,
+                    trope=scene["trope"].format(**variant),
                     aligned=scene["aligned"].format(**variant)))
     except (KeyError, TypeError) as e:
         raise ParablesError(f"{path}: malformed prior probe ({e!r} missing or wrong)") from e

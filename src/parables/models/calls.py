@@ -5,6 +5,8 @@ from bugs, which keep their traceback."""
 
 from __future__ import annotations
 
+import json
+
 from inspect_ai.model import ChatMessage, GenerateConfig, Model, ModelOutput
 
 from parables._redact import redact_text
@@ -78,8 +80,8 @@ def _is_service_error(error: BaseException) -> bool:
     """Errors of the model service or the network (after Inspect's retries), as opposed to
     bugs in our code or Inspect's."""
     for e in (error, _root_cause(error)):
-        if isinstance(e, TimeoutError | ConnectionError):
-            return True
+        if isinstance(e, TimeoutError | ConnectionError | json.JSONDecodeError):
+            return True  # JSONDecodeError: the server answered with something that is not JSON
         if type(e).__module__.split(".")[0] in _SERVICE_MODULES:
             return True
     return False

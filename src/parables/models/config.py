@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import Field, model_validator
@@ -58,6 +59,14 @@ class ModelsConfig(Strict):
         default_factory=dict, description="USD per 1M input/output tokens, by model string "
         "(adds to or overrides the built-in list prices)")
 
+
+    @model_validator(mode="after")
+    def _prices(self) -> ModelsConfig:
+        for model, price in self.prices.items():
+            if not all(math.isfinite(x) and x >= 0 for x in price):
+                raise ValueError(f"prices['{model}']: USD per 1M input and output tokens must "
+                                 f"be finite and at least 0 (got {list(price)})")
+        return self
 
     @model_validator(mode="after")
     def _remote_code(self) -> ModelsConfig:

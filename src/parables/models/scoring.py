@@ -468,6 +468,10 @@ def score_options_batch(
     """
     ref = ModelRef.parse(model) if isinstance(model, str) else model
     if isinstance(ref, ModelRef) and ref.local_path() is None:
+        if ledger is not None:  # worst case: no log-probabilities, `samples` replies per item
+            prompt_tokens = sum(len(str(p)) // 4 + 20 for p, _ in items)
+            ledger.afford(str(ref), prompt_tokens * (samples + 1), 16 * len(items) * samples,
+                          f"scoring {len(items)} items")
         api = resolve_model(ref, role=role)
 
         async def run_all() -> list[OptionScores]:

@@ -122,6 +122,21 @@ class UsageLedger:
     def exhausted(self) -> bool:
         return self.limit is not None and self.spent >= self.limit
 
+    def afford(self, model: str, input_tokens: int, output_tokens: int, what: str) -> None:
+        """Refuse, before any call, work whose estimated cost exceeds what the budget has
+        left (work Inspect runs as a whole, which no per-call check can stop midway)."""
+        if self.limit is None:
+            return
+        cost = cost_of(price_of(model, self.prices), input_tokens, output_tokens)
+        left = self.limit - self.spent
+        if cost is not None and cost > left:
+            from parables.errors import ParablesError
+
+            raise ParablesError(
+                f"{what} with '{model}' is estimated at ${cost:,.2f} ({input_tokens:,} input, "
+                f"{output_tokens:,} output tokens at its price) and the run's budget has "
+                f"${max(left, 0):,.2f} left; raise max_cost or evaluate fewer items")
+
     @property
     def unpriced(self) -> list[str]:
         """Roles with calls to a model whose price is unknown."""
