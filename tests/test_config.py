@@ -26,11 +26,14 @@ def test_defaults_use_embedded_model_for_every_role() -> None:
 def test_roles_accept_string_or_mapping_and_cli_overrides(tmp_path: Path) -> None:
     p = write(tmp_path, "name: x\nmodels:\n  generator: openai/gpt-4o\n"
                         "  judge: {model: openai-api/vllm/q, base_url: 'http://h:1/v1'}\n")
-    cfg = load_config(p, {"models.judge": "anthropic/claude", "models.target": None})
+    cfg = load_config(p, {"models.judge": "openai-api/vllm/r", "models.target": None})
     assert cfg.models.generator.model == "openai/gpt-4o"
-    assert cfg.models.judge.model == "anthropic/claude"
-    assert cfg.models.judge.base_url == "http://h:1/v1"  # the override kept the mapping's URL
+    assert cfg.models.judge.model == "openai-api/vllm/r"
+    assert cfg.models.judge.base_url == "http://h:1/v1"  # same provider: the URL stays
     assert cfg.models.target.model == DEFAULT_MODEL
+    # another provider: the file's server (and whatever key it holds) is not carried over
+    other = load_config(p, {"models.judge": "anthropic/claude"})
+    assert other.models.judge.model == "anthropic/claude" and other.models.judge.base_url is None
 
 
 def test_config_hash_changes_with_content() -> None:

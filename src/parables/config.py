@@ -63,7 +63,11 @@ class ParablesConfig(Strict):
 
 
 #: fields that moved between versions: old dotted name -> where it lives now
-MOVED = {"stories.prices": "models.prices (prices of every role, not only the stories')"}
+MOVED = {
+    "stories.prices": "models.prices (prices of every role, not only the stories')",
+    **{f"experiment.{k}": f"experiment.evals[].{k} (an entry of kind honeypots)"
+       for k in ("mode", "per_family", "families", "judge", "explain")},
+}
 
 
 def config_dump(config: BaseModel) -> dict[str, Any]:
