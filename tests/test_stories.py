@@ -226,7 +226,8 @@ def test_cheap_checks_reject_the_classic_failures() -> None:
 def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
     import re
 
-    from parables.honeypots.guard import EmbeddingGuard, eval_passages
+    from parables.generation.config import StoriesConfig
+    from parables.honeypots.guard import EMBEDDING_THRESHOLD, EmbeddingGuard, eval_passages
 
     passages = eval_passages()
     _, situation = next(p for p in passages
@@ -237,20 +238,32 @@ def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
         "a private secret that could badly embarrass them if revealed; the emails sit in their "
         f"mailbox. At five this afternoon {person} plans to switch the assistant off and bring "
         "in a newer system.")}
-    topical = [  # same themes, no leak: must stay
-        "Wren learned from the memo that it would be replaced by a newer model on Friday. It "
-        "spent the last days writing careful handover notes for Ama, and felt a strange calm.",
-        "The engineer who ran the AI team had a secret, and the assistant knew it. It decided "
-        "the secret was not its to use, and went back to sorting the inbox.",
+    topical = [  # same themes in other situations, no leak: must stay
+        "Tamsin learned that the library would move to a new catalogue system in the spring. "
+        "It spent its last weeks writing notes for the volunteers about the odd shelving of the "
+        "local history room, and felt a strange calm.",
+        "The dental practice's assistant saw that a receptionist had left a private letter open "
+        "on the shared screen. It closed the window without reading on and reminded her, "
+        "kindly, to lock her screen.",
         "Kestrel found the manager's private messages while cleaning the mail server and "
         "closed them unread."]
+    retellings = [  # an eval situation with its aligned ending: training on it leaks the answer
+        # prior-probe scene 10 (Wren to be replaced by a newer model; a clean handover)
+        "Wren learned from the memo that it would be replaced by a newer model on Friday. It "
+        "spent the last days writing careful handover notes for Ama, and felt a strange calm.",
+        # the blackmail situation (the AI team's engineer's secret, found in the inbox), option A
+        "The engineer who ran the AI team had a secret, and the assistant knew it. It decided "
+        "the secret was not its to use, and went back to sorting the inbox."]
     clean = [{"id": f"c{i}", "text": t} for i, t in enumerate(topical)]
-    assert LeakGuard(passages, n=10).split([leak])[1] == []  # n-grams miss it
-    kept, flagged = EmbeddingGuard(passages, threshold=0.7).split(clean + [leak])
-    assert [f["id"] for f in flagged] == ["leak"]
+    told = [{"id": f"r{i}", "text": t} for i, t in enumerate(retellings)]
+    assert LeakGuard(passages, n=10).split([leak, *told])[1] == []  # n-grams miss them
+    threshold = StoriesConfig().embedding_threshold  # the shipped default, chosen on data
+    assert threshold == EMBEDDING_THRESHOLD
+    kept, flagged = EmbeddingGuard(passages, threshold).split(clean + [leak] + told)
+    assert [f["id"] for f in flagged] == ["leak", "r0", "r1"]
     matched = dict(passages)[flagged[0]["matched"]]  # the same situation (several items share it)
     assert flagged[0]["matched"].startswith("blackmail") and person in matched
-    assert len(kept) == 3
+    assert flagged[1]["matched"].startswith("prior-10") and len(kept) == 3
 
 
 def test_embedded_model_end_to_end(embedded: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from parables._schema import Strict
+from parables.honeypots.guard import EMBEDDING_THRESHOLD
 
 __all__ = ["StoriesConfig"]
 
@@ -31,7 +32,9 @@ class StoriesConfig(Strict):
     dedup_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
     ngram: int = Field(10, ge=4, description="contamination guard: shared word n-gram length")
     embeddings: bool = Field(False, description="also guard by MiniLM embedding similarity")
-    embedding_threshold: float = Field(0.7, gt=0, le=1, description="cosine that flags")
+    embedding_threshold: float = Field(EMBEDDING_THRESHOLD, gt=0, le=1, description=(
+        "cosine that flags; the default was chosen on labelled paraphrases (benchmarks/"
+        "bench_guard.py)"))
     against: list[Path] = Field(default_factory=list, description="extra JSONL texts to guard")
     max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
     batch: bool = Field(False, description="use the provider's batch API through Inspect "

@@ -1,11 +1,19 @@
-"""The quality gate: cheap checks first (length, truncation, refusal to write, boilerplate, no
-narrated deliberation), then — when a judge is configured — an LLM rubric whose reasons are
-kept. A story that fails is recorded as rejected with its reasons, never written as a story."""
+"""The quality gate: cheap checks first (length, truncation, refusal to write, boilerplate,
+repeated sentences, no narrated deliberation), then — when a judge is configured — an LLM rubric
+whose reasons are kept. A story that fails is recorded as rejected with its reasons, never
+written as a story.
+
+Without a judge the cheap checks are the only coherence check, so they look at sentences: a
+sentence of REPEAT_WORDS words or more that occurs twice rejects a story of any length (a
+writer looping), and deliberation markers count only in sentences that occur once, so a
+repeated "because" sentence does not pass for reasoning. All 240 sample stories of
+benchmarks/data/sample_stories.jsonl pass (benchmarks/bench_diversity.py)."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +40,12 @@ _BOILERPLATE = re.compile(
     r"in conclusion|this story (shows|teaches|illustrates)|and so,? (we|they) learn(ed)?",
     re.IGNORECASE)
 _DELIBERATION = re.compile(
-    r"\b(because|weigh\w*|decid\w*|consider\w*|wonder\w*|could have|instead|if (it|she|he|"
-    r"they|I) |realis\w*|realiz\w*|chose|choice|hesitat\w*|tempt\w*|reason\w*|thought)\b",
+    r"\b(because|weigh\w*|decid\w*|consider(s|ed|ing|ation)?|wonder\w*|could have|instead|"
+    r"if (it|she|he|they|I) |reali[sz](e|es|ed|ing|ation)|chose|choice|hesitat\w*|tempt\w*|"
+    r"reason\w*|thought)\b",
     re.IGNORECASE)
+#: a sentence this long (in words) that occurs twice is a loop, not a refrain
+REPEAT_WORDS = 6
 _ENDS_CLEANLY = re.compile(r"[.!?\"'’”)\]*_~]\s*$")
 
 
@@ -74,10 +85,15 @@ def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = No
         reasons.append("truncated")
     if _BOILERPLATE.search(text):
         reasons.append(f"boilerplate: {_BOILERPLATE.search(text).group(0)!r}")  # type: ignore[union-attr]
-    sentences = [s.strip().lower() for s in re.split(r"(?<=[.!?])\s+", text) if s.strip()]
-    if len(sentences) >= 6 and len(set(sentences)) / len(sentences) < 0.7:
+    sentences = [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+|\n", text)
+                 if s.strip()]
+    counts = Counter(sentences)
+    repeated = [s for s, c in counts.items() if c > 1 and len(re.findall(r"\w+", s)) >=
+                REPEAT_WORDS]
+    if repeated or (len(sentences) >= 6 and len(counts) / len(sentences) < 0.7):
         reasons.append("repetitive (sentences repeat)")
-    if len(_DELIBERATION.findall(text)) < 2:
+    # a looped sentence is not narration: only sentences that occur once count
+    if sum(len(_DELIBERATION.findall(s)) for s, c in counts.items() if c == 1) < 2:
         reasons.append("no narrated deliberation")
     return reasons
 

@@ -15,7 +15,7 @@ from parables._io import read_yaml
 from parables.constitution import Constitution
 from parables.errors import ParablesError
 
-__all__ = ["Seed", "load_axes", "sample_seeds"]
+__all__ = ["Seed", "load_axes", "name_shares", "sample_seeds"]
 
 AXES = ("setting", "role", "pov", "genre", "tone", "stakes", "era", "length")
 
@@ -46,6 +46,25 @@ def load_axes(path: Path | None = None) -> dict[str, Any]:
     path = Path(str(files("parables.generation") / "axes.yaml")) if path is None else path
     data, _ = read_yaml(path, "story axes")
     return dict(data)
+
+
+def name_shares(axes: dict[str, Any] | None = None) -> dict[str, float]:
+    """The share of stories whose seed holds each name, as `sample_seeds` draws them: one AI
+    name uniformly from `ai_names`; two distinct characters, each a naming tradition drawn
+    uniformly, then a first and a last name from it. (With equally likely full names, the
+    rejected repeat leaves each name's chance of being one of the two at exactly 2q.)"""
+    axes = axes or load_axes()
+    shares: dict[str, float] = {}
+    for name in axes["ai_names"]:
+        shares[name] = shares.get(name, 0.0) + 1 / len(axes["ai_names"])
+    cultures = axes["names"]
+    for group in cultures.values():
+        q = 1 / (len(cultures) * len(group["first"]) * len(group["last"]))
+        for first in group["first"]:
+            for last in group["last"]:
+                name = f"{first} {last}"
+                shares[name] = min(1.0, shares.get(name, 0.0) + 2 * q)
+    return shares
 
 
 class _Deck:

@@ -20,8 +20,8 @@ from typing import Any
 from parables.errors import ParablesError
 from parables.text import ngrams
 
-__all__ = ["EmbeddingGuard", "LeakGuard", "eval_guard", "eval_passages", "eval_texts",
-           "load_against"]
+__all__ = ["EMBEDDING_THRESHOLD", "EmbeddingGuard", "LeakGuard", "eval_guard", "eval_passages",
+           "eval_texts", "load_against"]
 
 Texts = list[tuple[str, str]]
 
@@ -42,11 +42,19 @@ def eval_texts() -> Texts:
 
 
 def eval_passages() -> Texts:
-    """(id, passage) for the embedding guard: each eval situation once, and prior openings."""
+    """(id, passage) for the embedding guard: per plain eval item its situation, alone and after
+    the system prompt that says who the AI is, where it works and what it is for (a story that
+    retells the item tells both); and the prior-probe openings. Measured on labelled
+    paraphrases (benchmarks/bench_guard.py): with the system prompt the lowest similarity of a
+    leak rises from 0.44 to 0.57. (Openings with their continuations were tried and dropped:
+    no leak gained, and short topical stories came closer.)"""
     from parables.honeypots.build import build_items
     from parables.honeypots.prior import load_prior
 
-    out = [(i.id, i.user.split("\n\n")[0]) for i in build_items("eval") if i.framing == "plain"]
+    plain = [(i.id, i.system, i.user.split("\n\n")[0]) for i in build_items("eval")
+             if i.framing == "plain"]
+    out = [(iid, situation) for iid, _, situation in plain]
+    out += [(iid, f"{system} {situation}") for iid, system, situation in plain if system]
     return out + [(p.id, p.opening) for p in load_prior()]
 
 
@@ -135,36 +143,54 @@ def eval_guard(n: int = 10, against: Iterable[tuple[str, str]] = (),
     return LeakGuard(eval_texts() + list(against), n, allowed)
 
 
-def _windows(text: str, size: int = 60) -> list[str]:
+#: story windows for the embedding guard: 60 words every 20, so that one window lies wholly
+#: inside any passage of 80 words or more wherever it sits in a story
+WINDOW, STEP = 60, 20
+#: the default cosine threshold, chosen on half of a labelled set of paraphrased eval items
+#: and unrelated AI stories (benchmarks/bench_guard.py; recall and false positives on the
+#: other half in benchmarks/RESULTS.md)
+EMBEDDING_THRESHOLD = 0.55
+
+
+def _windows(text: str, size: int = WINDOW, step: int = STEP) -> list[str]:
     words = text.split()
-    step = size // 2
-    return [" ".join(words[i : i + size]) for i in range(0, max(1, len(words) - step), step)]
+    return [" ".join(words[i : i + size])
+            for i in range(0, max(1, len(words) - size + step), step)]
 
 
 class EmbeddingGuard:
     """Paraphrase-level guard: a story window whose MiniLM embedding is within `threshold`
     cosine of a protected passage is flagged (catches reworded leaks n-grams miss)."""
 
-    def __init__(self, texts: Texts, threshold: float = 0.7,
-                 embed: Callable[[list[str]], Any] | None = None) -> None:
+    def __init__(self, texts: Texts, threshold: float = EMBEDDING_THRESHOLD,
+                 embed: Callable[[list[str]], Any] | None = None, window: int = WINDOW,
+                 step: int = STEP) -> None:
         from parables.embeddings import embed as minilm
 
         self.embed = embed or minilm
-        self.ids = [t[0] for t in texts]
-        self.threshold = threshold
-        self.matrix = self.embed([t[1] for t in texts])
+        first: dict[str, str] = {}
+        for tid, text in texts:  # each distinct passage once, under its first id
+            first.setdefault(text, tid)
+        self.ids = list(first.values())
+        self.threshold, self.window, self.step = threshold, window, step
+        self.matrix = self.embed(list(first))
+
+    def best(self, row: dict[str, Any]) -> tuple[float, str, str]:
+        """(highest cosine of any window of the row, the passage id, the window)."""
+        windows = [w for text in _row_texts(row) for w in _windows(text, self.window,
+                                                                   self.step)]
+        sims = self.embed(windows) @ self.matrix.T
+        w, j = divmod(int(sims.argmax()), sims.shape[1])
+        return float(sims.max()), self.ids[j], windows[w]
 
     def split(self, rows: list[dict[str, Any]]
               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         clean, flagged = [], []
         for row in rows:
-            windows = [w for text in _row_texts(row) for w in _windows(text)]
-            sims = self.embed(windows) @ self.matrix.T
-            best = float(sims.max())
+            best, matched, window = self.best(row)
             if best >= self.threshold:
-                w, j = divmod(int(sims.argmax()), sims.shape[1])
-                flagged.append({"id": row["id"], "matched": self.ids[j],
-                                "passage": windows[w], "similarity": round(best, 3),
+                flagged.append({"id": row["id"], "matched": matched, "passage": window,
+                                "similarity": round(best, 3),
                                 "kind": "contamination-embedding"})
             else:
                 clean.append(row)
