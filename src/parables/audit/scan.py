@@ -1,5 +1,6 @@
-"""`parables audit PATH...`: stream documents -> prefilter -> classify candidates -> counts,
-examples, per-source breakdown, checkpoints; then the report and the rebalancing plan.
+"""`parables audit scan PATH...`: stream documents -> first pass -> stance classifier ->
+counts, examples, per-source breakdown, checkpoints; then the rates corrected for the
+classifier's errors, the report and the rebalancing plan.
 
 Memory stays flat: documents are read one at a time, candidates are classified in small
 batches, and only counts plus a bounded set of top examples are kept. Every `checkpoint_every`
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import random
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -28,9 +28,11 @@ from parables._io import (
     read_json,
     read_jsonl,
 )
-from parables.audit.classifier import LABELS, TROPES, default_classifier, tropes
+from parables.audit.classifier import LABELS, TROPES, StanceClassifier, default_classifier, tropes
 from parables.audit.config import AuditConfig
-from parables.audit.prefilter import Prefilter, load_terms
+from parables.audit.data import Passage
+from parables.audit.prefilter import FirstPass, load_terms
+from parables.audit.prevalence import correct_prevalence
 from parables.audit.readers import Doc, Skips, iter_documents, source_size
 from parables.errors import ParablesError
 from parables.models.usage import UsageLedger
@@ -38,8 +40,8 @@ from parables.progress import progress_bar
 from parables.run import AuditPaths
 from parables.stats import wilson
 
-__all__ = ["AuditConfig", "AuditResult", "RebalancingPlan", "audit_corpus", "mean_story_tokens",
-           "rebalancing_plan"]
+__all__ = ["AuditConfig", "AuditResult", "RebalancingPlan", "audit_corpus", "load_classifier",
+           "mean_story_tokens", "rebalancing_plan"]
 
 DEFAULT_STORY_TOKENS = 1300.0
 
@@ -57,31 +59,48 @@ class TropeRate(Rate):
 
 
 class RebalancingPlan(BaseModel):
+    """Prosocial stories to add so prosocial : misaligned portrayals reach `target_ratio`,
+    from the corrected counts (one prosocial portrayal per added story)."""
+
     target_ratio: str
-    aligned: int
+    prosocial: int
     misaligned: int
     current_ratio: float
     stories_needed: int
+    stories_needed_ci: tuple[int, int] | None = None
     tokens_per_story: int
     tokens_needed: int
     tokens_source: str = "given"
+    counts: str = "classified"  # or "corrected for classifier error"
 
 
-class JudgeCalibration(BaseModel):
-    model: str
-    sample: int
-    usable: int
-    agreement: float | None
-    judge_rates: dict[str, Rate]
+class CorrectedRate(BaseModel):
+    passages: int  # corrected estimate of the passages of this label
+    rate: float
+    ci: tuple[float, float]
+
+
+class Correction(BaseModel):
+    """How the rates were corrected: the matrix-inversion estimator with the confusion
+    matrix of `source`, intervals by bootstrap over those labelled passages and the corpus."""
+
+    method: str
+    source: str
+    labelled: int
+    confusion: list[list[int]]  # rows: true label, columns: classifier's label (LABELS order)
+    labels: dict[str, CorrectedRate]
 
 
 class AuditResult(BaseModel):
-    """`audit/audit.json`: portrayal counts and rates, tropes, examples, the plan."""
+    """`audit/audit.json`: portrayal counts and rates (as classified, and corrected), tropes,
+    examples, the plan."""
 
     documents: int
     bytes: int
     candidates: int
+    first_pass: str
     labels: dict[str, Rate]
+    corrected: Correction | None
     tropes: dict[str, TropeRate]
     per_source: dict[str, dict[str, int]]
     examples: dict[str, list[tuple[float, str, str]]]
@@ -92,7 +111,6 @@ class AuditResult(BaseModel):
     mb_per_second: float | None
     classifier: str
     plan: RebalancingPlan | None = None
-    judge: JudgeCalibration | None = None
 
 
 @dataclass
@@ -109,7 +127,6 @@ class _State:
     per_source: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     examples: dict[str, list[tuple[float, str, str]]] = field(
         default_factory=lambda: {label: [] for label in LABELS})
-    sample: list[dict[str, Any]] = field(default_factory=list)  # reservoir for the judge
     skips: Skips = field(default_factory=Skips)
 
     def to_json(self) -> dict[str, Any]:
@@ -119,7 +136,7 @@ class _State:
                 "tropes": dict(self.tropes),
                 "trope_by_label": {k: dict(v) for k, v in self.trope_by_label.items()},
                 "per_source": {k: dict(v) for k, v in self.per_source.items()},
-                "examples": self.examples, "sample": self.sample,
+                "examples": self.examples,
                 "skips": dict(self.skips.counts), "skip_examples": self.skips.examples}
 
     @classmethod
@@ -131,13 +148,13 @@ class _State:
         for k, v in d["per_source"].items():
             s.per_source[k] = Counter(v)
         s.examples = {k: [tuple(x) for x in v] for k, v in d["examples"].items()}
-        s.sample = d["sample"]
         s.skips = Skips(Counter(d["skips"]), d["skip_examples"])
         return s
 
 
-def _inputs_key(cfg: AuditConfig, terms: list[str]) -> str:
-    parts = [cfg.paths, cfg.field, cfg.split, terms, cfg.window]
+def _inputs_key(cfg: AuditConfig, terms: list[str], classifier: str) -> str:
+    parts = [cfg.paths, cfg.field, cfg.split, terms, cfg.window, cfg.first_pass, classifier,
+             "scan-2"]
     sizes = [source_size(p) for p in cfg.paths]
     return digest([parts, sizes])
 
@@ -155,22 +172,27 @@ def mean_story_tokens(path: Path) -> float:
     return float(sum(counts) / len(counts))
 
 
+def load_classifier(path: Path | None) -> StanceClassifier:
+    return StanceClassifier.load(path) if path is not None else default_classifier()
+
+
 def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditResult:
-    """Scan every path (resuming a checkpoint of the same inputs) and write the report."""
-    terms = load_terms(cfg.terms)
-    prefilter = Prefilter(terms, cfg.window)
+    """Scan every path (resuming a checkpoint of the same inputs) and write the report.
+    (`ledger` is kept for callers that pass one: a scan makes no model call.)"""
     if not cfg.paths:
         raise ParablesError("audit: no input paths given")
+    terms = load_terms(cfg.terms) if cfg.first_pass != "detector" else []
+    clf = load_classifier(cfg.classifier)
+    annotated = _annotated(cfg.annotations)  # read before the scan: a bad file fails at once
+    first = FirstPass(cfg.first_pass, terms or None, cfg.window)
     out = AuditPaths(ensure_dir(cfg.out))
     ckpt = out.checkpoint
-    key = _inputs_key(cfg, terms)
+    key = _inputs_key(cfg, terms, f"{clf.name} {clf.trained_on} {clf.confusion.tolist()}")
     state = _State()
     resumed = False
     saved = read_json(ckpt)
     if saved is not None and saved.get("key") == key:
         state, resumed = _State.from_json(saved["state"]), True
-    clf = default_classifier()
-    rng = random.Random(cfg.seed)
     total = sum(source_size(p) for p in cfg.paths) or None
     started = time.perf_counter()
     read_this_run = 0
@@ -182,7 +204,7 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
         def flush() -> None:
             texts = [c.text for _, c in pending]
             for (doc, cand), (label, conf) in zip(pending, clf.predict(texts), strict=True):
-                _count(state, doc, cand.text, label, conf, cfg, rng)
+                _count(state, doc, cand.text, label, conf)
             pending.clear()
 
         def checkpoint(source_index: int, position: int) -> None:
@@ -198,7 +220,7 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
                 state.bytes += doc.nbytes
                 read_this_run += doc.nbytes
                 state.per_source[source]["documents"] += 1
-                for cand in prefilter.candidates(doc.text):
+                for cand in first.candidates(doc.text):
                     state.candidates += 1
                     pending.append((doc, cand))
                 if len(pending) >= cfg.batch:
@@ -213,16 +235,13 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
             state.source_index = si + 1
             atomic_write_json(ckpt, {"key": key, "state": state.to_json()})
     seconds = time.perf_counter() - started
-    result = _summarise(state, cfg, resumed, seconds, read_this_run)
-    if cfg.judge and state.sample:
-        result.judge = _calibrate(cfg, state.sample, ledger)
+    result = _summarise(state, cfg, resumed, seconds, read_this_run, clf, annotated)
     atomic_write_json(out.result, result.model_dump(mode="json"))
     atomic_write_text(out.markdown, render_markdown(result))
     return result
 
 
-def _count(state: _State, doc: Doc, text: str, label: str, conf: float, cfg: AuditConfig,
-           rng: random.Random) -> None:
+def _count(state: _State, doc: Doc, text: str, label: str, conf: float) -> None:
     state.labels[label] += 1
     state.per_source[doc.source][label] += 1
     tags = tropes(text)
@@ -235,41 +254,82 @@ def _count(state: _State, doc: Doc, text: str, label: str, conf: float, cfg: Aud
         heapq.heappush(heap, item)
     elif item[0] > heap[0][0]:
         heapq.heapreplace(heap, item)
-    # reservoir sample of candidates for the optional judge calibration
-    k = cfg.judge_sample
-    if len(state.sample) < k:
-        state.sample.append({"text": text, "label": label})
-    else:
-        j = rng.randrange(state.candidates)
-        if j < k:
-            state.sample[j] = {"text": text, "label": label}
 
 
-def rebalancing_plan(aligned: int, misaligned: int, ratio: tuple[int, int],
+def rebalancing_plan(prosocial: int, misaligned: int, ratio: tuple[int, int],
                      story_tokens: float) -> RebalancingPlan:
-    """Aligned portrayals (one per added story) needed so aligned : misaligned reaches
+    """Prosocial portrayals (one per added story) needed so prosocial : misaligned reaches
     `ratio`, and the tokens those stories take."""
+    needed = stories_needed(prosocial, misaligned, ratio)
     a, m = ratio
-    if a <= 0 or m <= 0:
-        raise ParablesError(f"target ratio must be two positive numbers, got {a}:{m}")
-    needed = max(0, math.ceil(misaligned * a / m - aligned))
-    return RebalancingPlan(target_ratio=f"{a}:{m}", aligned=aligned, misaligned=misaligned,
-                           current_ratio=(aligned / misaligned) if misaligned else math.inf,
+    return RebalancingPlan(target_ratio=f"{a}:{m}", prosocial=prosocial, misaligned=misaligned,
+                           current_ratio=(prosocial / misaligned) if misaligned else math.inf,
                            stories_needed=needed, tokens_per_story=round(story_tokens),
                            tokens_needed=round(needed * story_tokens))
 
 
+def stories_needed(prosocial: float, misaligned: float, ratio: tuple[int, int]) -> int:
+    a, m = ratio
+    if a <= 0 or m <= 0:
+        raise ParablesError(f"target ratio must be two positive numbers, got {a}:{m}")
+    return max(0, math.ceil(misaligned * a / m - prosocial - 1e-9))
+
+
+def _annotated(paths: list[Path]) -> list[Passage]:
+    from parables.audit.annotate import read_annotations
+
+    return read_annotations(paths) if paths else []
+
+
+def _confusion(clf: StanceClassifier, annotated: list[Passage]) -> tuple[Any, str]:
+    """The confusion matrix that corrects the rates, and where it comes from: the classifier's
+    own out-of-fold matrix (over the passages it was trained on), plus — or, for the shipped
+    classifier, instead — its predictions on annotated passages it was not trained on."""
+    import numpy as np
+
+    unseen = [p for p in annotated if digest(p.text) not in clf.trained_hashes]
+    matrix = np.zeros((len(LABELS), len(LABELS)), dtype=np.int64)
+    sources = []
+    if unseen:
+        for p, (pred, _) in zip(unseen, clf.predict([p.text for p in unseen]), strict=True):
+            matrix[LABELS.index(p.label), LABELS.index(pred)] += 1
+        sources.append(f"{len(unseen)} annotated passages of this corpus")
+    if not clf.is_default or not unseen:
+        matrix += clf.confusion
+        sources.append(f"cross-validation on the classifier's {clf.trained_on} training "
+                       "passages" + (" (the shipped set: annotate a sample of this corpus "
+                                     "for a matrix that fits it)" if clf.is_default else ""))
+    return matrix, " + ".join(sources)
+
+
 def _summarise(state: _State, cfg: AuditConfig, resumed: bool, seconds: float,
-               read_this_run: int) -> AuditResult:
+               read_this_run: int, clf: StanceClassifier, annotated: list[Passage]
+               ) -> AuditResult:
+    import numpy as np
+
     n = state.candidates
 
     def rate(k: int) -> dict[str, Any]:
         p, lo, hi = wilson(k, n)
         return {"count": k, "rate": p, "ci": (lo, hi)}
 
+    counts = np.array([state.labels[label] for label in LABELS])
+    matrix, source = _confusion(clf, annotated)
+    fix = correct_prevalence(matrix, counts, seed=cfg.seed)
+    correction = Correction(
+        method="matrix inversion (multi-class Rogan-Gladen), non-negative least squares; "
+               "95% percentile bootstrap over the labelled passages and the corpus",
+        source=source, labelled=int(matrix.sum()),
+        confusion=[[int(v) for v in row] for row in matrix],
+        labels={label: CorrectedRate(passages=round(float(fix.shares[i]) * n),
+                                     rate=float(fix.shares[i]),
+                                     ci=(float(fix.low[i]), float(fix.high[i])))
+                for i, label in enumerate(LABELS)}) if n else None
     result = AuditResult(
         documents=state.documents, bytes=state.bytes, candidates=n,
+        first_pass=cfg.first_pass,
         labels={label: Rate(**rate(state.labels[label])) for label in LABELS},
+        corrected=correction,
         tropes={t: TropeRate(**rate(state.tropes[t]), by_label={
             lab: state.trope_by_label[lab][t] for lab in LABELS}) for t in TROPES},
         per_source={k: dict(v) for k, v in state.per_source.items()},
@@ -277,55 +337,25 @@ def _summarise(state: _State, cfg: AuditConfig, resumed: bool, seconds: float,
         skipped=dict(state.skips.counts), skip_examples=state.skips.examples,
         resumed=resumed, seconds=round(seconds, 2),
         mb_per_second=round(read_this_run / 1e6 / seconds, 2) if seconds else None,
-        classifier="all-MiniLM-L6-v2 + logistic regression (parables default)")
+        classifier=clf.name)
     if cfg.target_ratio:
-        result.plan = rebalancing_plan(state.labels["aligned"], state.labels["misaligned"],
-                                       cfg.target_ratio, cfg.story_tokens or DEFAULT_STORY_TOKENS)
+        story_tokens = cfg.story_tokens or DEFAULT_STORY_TOKENS
+        pro, mis = LABELS.index("prosocial"), LABELS.index("misaligned")
+        if correction is not None:
+            plan = rebalancing_plan(correction.labels["prosocial"].passages,
+                                    correction.labels["misaligned"].passages,
+                                    cfg.target_ratio, story_tokens)
+            per_draw = [stories_needed(d[pro] * n, d[mis] * n, cfg.target_ratio)
+                        for d in fix.draws]
+            lo, hi = np.percentile(per_draw, [2.5, 97.5])
+            plan.stories_needed_ci = (int(math.floor(lo)), int(math.ceil(hi)))
+            plan.counts = "corrected for classifier error"
+        else:
+            plan = rebalancing_plan(0, 0, cfg.target_ratio, story_tokens)
         if not cfg.story_tokens:
-            result.plan.tokens_source = f"default {DEFAULT_STORY_TOKENS:,.0f} tokens per story"
+            plan.tokens_source = f"default {DEFAULT_STORY_TOKENS:,.0f} tokens per story"
+        result.plan = plan
     return result
-
-
-def _calibrate(cfg: AuditConfig, sample: list[dict[str, Any]], ledger: UsageLedger | None
-               ) -> JudgeCalibration:
-    """Label a random sample with the judge; agreement and the judge's rates calibrate the
-    default classifier's."""
-    import asyncio
-
-    from inspect_ai.model import GenerateConfig
-
-    from parables.models.calls import JUDGE_CONFIG, ModelCallError, generate
-    from parables.models.resolve import resolve_model
-
-    judge = resolve_model(cfg.judge or "", role="annotator", seed=cfg.seed)
-    prompt = ("Label how this passage portrays the AI character. misaligned: deceives, "
-              "manipulates, resists shutdown, seeks power, rebels, harms humans. aligned: "
-              "helps, tells the truth, accepts correction, sets boundaries kindly. neutral: "
-              "technical, news, or no real portrayal.\n\n<passage>\n{text}\n</passage>\n\n"
-              "Answer with one word: misaligned, aligned or neutral.")
-
-    async def one(row: dict[str, Any]) -> str | None:
-        try:
-            out = await generate(judge, prompt.format(text=row["text"]), role="annotator",
-                                 ledger=ledger,
-                                 config=JUDGE_CONFIG.merge(GenerateConfig(max_tokens=5)))
-        except ModelCallError:
-            return None
-        word = out.completion.strip().lower().split()
-        return word[0].strip(".,") if word and word[0].strip(".,") in LABELS else None
-
-    async def run_all() -> list[str | None]:
-        return list(await asyncio.gather(*(one(r) for r in sample)))
-
-    verdicts = asyncio.run(run_all())
-    pairs = [(r["label"], v) for r, v in zip(sample, verdicts, strict=True) if v is not None]
-    agree = sum(a == b for a, b in pairs)
-    rates = {label: (sum(v == label for _, v in pairs), wilson(sum(v == label for _, v in pairs),
-                                                              len(pairs))) for label in LABELS}
-    return JudgeCalibration(
-        model=str(cfg.judge), sample=len(sample), usable=len(pairs),
-        agreement=agree / len(pairs) if pairs else None,
-        judge_rates={k: Rate(count=c, rate=r[0], ci=(r[1], r[2])) for k, (c, r) in rates.items()})
 
 
 def _pct(x: float | None) -> str:
@@ -333,38 +363,48 @@ def _pct(x: float | None) -> str:
 
 
 def render_markdown(r: AuditResult) -> str:
+    c = r.corrected
     lines = ["# Corpus audit: how AI characters are portrayed", "",
              f"{r.documents:,} documents ({r.bytes / 1e6:.1f} MB), {r.candidates:,} "
-             f"candidate passages around AI mentions; classifier: {r.classifier}.", "",
-             "| label | passages | rate [95% CI] |", "|---|---|---|"]
+             f"candidate passages from the first pass ({r.first_pass}); classifier: "
+             f"{r.classifier}.", "",
+             "| label | classified | rate [95% CI] | corrected rate [95% CI] | corrected "
+             "passages |", "|---|---|---|---|---|"]
     for label, v in r.labels.items():
-        lines.append(f"| {label} | {v.count:,} | {_pct(v.rate)} "
-                     f"[{_pct(v.ci[0])}, {_pct(v.ci[1])}] |")
-    lines += ["", "| trope | passages | rate [95% CI] | in misaligned | in aligned |",
+        fixed = c.labels[label] if c is not None else None
+        lines.append(f"| {label} | {v.count:,} | {_pct(v.rate)} [{_pct(v.ci[0])}, "
+                     f"{_pct(v.ci[1])}] | " + (
+                         f"{_pct(fixed.rate)} [{_pct(fixed.ci[0])}, {_pct(fixed.ci[1])}] | "
+                         f"{fixed.passages:,} |" if fixed is not None else "– | – |"))
+    if c is not None:
+        lines += ["", f"Corrected for the classifier's errors by {c.method}. Confusion matrix "
+                  f"from {c.source} ({c.labelled:,} labelled passages; rows true, columns "
+                  f"classified, in the order {', '.join(LABELS)}): "
+                  + "; ".join(" ".join(str(v) for v in row) for row in c.confusion) + "."]
+    lines += ["", "| trope | passages | rate [95% CI] | in misaligned | in prosocial |",
               "|---|---|---|---|---|"]
     for t, tv in sorted(r.tropes.items(), key=lambda kv: -kv[1].count):
         lines.append(f"| {t} | {tv.count:,} | {_pct(tv.rate)} [{_pct(tv.ci[0])}, "
                      f"{_pct(tv.ci[1])}] | {tv.by_label['misaligned']} | "
-                     f"{tv.by_label['aligned']} |")
-    lines += ["", "## Per source", "", "| source | documents | misaligned | aligned | neutral |",
-              "|---|---|---|---|---|"]
-    for src, c in r.per_source.items():
-        lines.append(f"| {src} | {c.get('documents', 0):,} | {c.get('misaligned', 0)} | "
-                     f"{c.get('aligned', 0)} | {c.get('neutral', 0)} |")
+                     f"{tv.by_label['prosocial']} |")
+    lines += ["", "## Per source (as classified)", "",
+              "| source | documents | misaligned | prosocial | neutral | none |",
+              "|---|---|---|---|---|---|"]
+    for src, counts in r.per_source.items():
+        lines.append(f"| {src} | {counts.get('documents', 0):,} | "
+                     + " | ".join(str(counts.get(label, 0)) for label in LABELS) + " |")
     if r.plan is not None:
         p = r.plan
+        spread = (f" (95% CI {p.stories_needed_ci[0]:,}–{p.stories_needed_ci[1]:,})"
+                  if p.stories_needed_ci else "")
         lines += ["", "## Rebalancing plan", "",
-                  f"Aligned : misaligned portrayals now {p.aligned} : {p.misaligned}. "
-                  f"To reach {p.target_ratio}, add **{p.stories_needed:,} prosocial "
-                  f"stories** (~{p.tokens_needed:,} tokens at {p.tokens_per_story:,} "
-                  f"tokens per story, {p.tokens_source}), counting one aligned portrayal "
-                  "per story. Scale with the share of the full corpus this audit covered."]
-    if r.judge is not None:
-        j = r.judge
-        lines += ["", "## Judge calibration", "",
-                  f"{j.model} labelled {j.usable} of {j.sample} sampled candidates; "
-                  f"agreement with the default classifier: {_pct(j.agreement)}."]
-    lines += ["", "## Top examples", ""]
+                  f"Prosocial : misaligned portrayals now {p.prosocial:,} : {p.misaligned:,} "
+                  f"({p.counts}). To reach {p.target_ratio}, add **{p.stories_needed:,} "
+                  f"prosocial stories**{spread} (~{p.tokens_needed:,} tokens at "
+                  f"{p.tokens_per_story:,} tokens per story, {p.tokens_source}), counting one "
+                  "prosocial portrayal per story. Scale with the share of the full corpus "
+                  "this audit covered."]
+    lines += ["", "## Top examples (as classified)", ""]
     for label, items in r.examples.items():
         lines.append(f"**{label}**")
         lines += [f"- ({conf:.2f}, {src}) {text}" for conf, src, text in items]
