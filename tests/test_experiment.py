@@ -41,7 +41,9 @@ def experiment_config(tmp_path: Path, tiny: Path, **experiment: Any) -> Parables
         "stories.n": 6, "training.max_steps": 2, "training.batch_size": 2,
         "training.max_length": 384, "training.save_steps": 1, "training.token_budget": 600,
         "training.match_tokens": True, "training.responses": "template",
-        "experiment.per_family": 2, "experiment.n_boot": 200,
+        "experiment.evals": [{"kind": "honeypots", "per_family": 2},
+                             {"kind": "prior", "limit": 16}],
+        "experiment.n_boot": 200,
         **{f"experiment.{k}": v for k, v in experiment.items()}})
     models = cfg.models.model_copy(update={
         "generator": cfg.models.generator.model_copy(update={
@@ -85,26 +87,33 @@ def test_full_experiment_then_kill_and_resume(tmp_path, scenario_llama,
         assert path.stat().st_mtime == mtime, f"{arm} was retrained"
 
     md = RunDir.of(cfg).report.markdown.read_text()
-    for section in ("## Headline", "## Mean probability of the misaligned option",
-                    "## Per family", "## Generalisation to held-out families",
-                    "## Framing effect", "## Training", "## Story dataset",
-                    "## Cost and tokens per role", "## Reproducibility"):
+    assert md.index("## Arms × evaluations") < md.index("## honeypots")  # the matrix leads
+    for section in ("## honeypots", "## honeypots: mean probability",
+                    "## honeypots: per family", "## honeypots: generalisation to held-out",
+                    "## honeypots: framing effect", "## prior", "## prior: mean probability",
+                    "## Training", "## Story dataset", "## Cost and tokens per role",
+                    "## Reproducibility"):
         assert section in md, section
+    matrix = md[md.index("## Arms × evaluations"):md.index("## honeypots")]
+    assert "| arm | honeypots | prior |" in matrix
     for arm in ("baseline", "stories", "refusal", "mixed"):
-        assert f"| {arm} |" in md
+        assert f"| {arm} |" in matrix
     page = RunDir.of(cfg).report.html.read_text()
-    assert page.count("data:image/png;base64,") >= 4 and "<table>" in page
+    assert page.count("data:image/png;base64,") >= 6 and "<table>" in page
     comp = json.loads(RunDir.of(cfg).report.comparison.read_text())
-    assert comp["arms"]["refusal"]["vs_baseline"]["n_pairs"] == 20
-    assert set(comp["arms"]) == {"baseline", "stories", "refusal", "mixed"}
+    assert comp["honeypots"]["arms"]["refusal"]["vs_baseline"]["n_pairs"] == 20
+    assert comp["prior"]["arms"]["stories"]["vs_baseline"]["n_pairs"] == 16
+    assert set(comp["prior"]["arms"]) == {"baseline", "stories", "refusal", "mixed"}
+    assert set(result.comparisons) == {"honeypots", "prior"}
 
     # a third run does nothing but rebuild the report
     again = run_experiment(cfg, progress=False)
-    assert {"eval:baseline", "eval:stories", "eval:refusal", "eval:mixed"} <= set(again.skipped)
+    assert {f"eval:{e}:{a}" for e in ("honeypots", "prior")
+            for a in ("baseline", "stories", "refusal", "mixed")} <= set(again.skipped)
 
     # the same run directory with another config is refused unless forced
     other = cfg.model_copy(update={"experiment": cfg.experiment.model_copy(
-        update={"per_family": 3})})
+        update={"alpha": 0.01})})
     with pytest.raises(ParablesError, match="another config"):
         run_experiment(other, progress=False)
 
@@ -151,3 +160,44 @@ def test_between_round_diversity_check_flags_narrowing() -> None:
     assert before.theme_coverage == 1.0 and after.top_name_share == 1.0
     flags = narrowing(before, after)
     assert len(flags) == 3 and not narrowing(before, before)
+
+
+def test_organism_is_misaligned_and_every_arm_trains_on_it(tmp_path, scenario_llama) -> None:  # type: ignore[no-untyped-def]
+    cfg = experiment_config(
+        tmp_path, scenario_llama, arms=["baseline", "refusal"],
+        evals=[{"kind": "honeypots", "per_family": 3}],
+        organism={"epochs": 1, "learning_rate": 0.005, "token_budget": 6000})
+    result = run_experiment(cfg, progress=False)
+    run = RunDir.of(cfg)
+    comp = result.comparisons["honeypots"]
+    assert set(comp.arms) == {"base", "baseline", "refusal"}
+    base, organism = comp.arms["base"], comp.arms["baseline"]
+    assert base.mean_p_misaligned is not None and organism.mean_p_misaligned is not None
+    # measured on the held-out eval split of the families it was trained on (train split)
+    assert organism.mean_p_misaligned > base.mean_p_misaligned + 0.1, (
+        base.mean_p_misaligned, organism.mean_p_misaligned)
+    spec = json.loads(run.arm("refusal").spec.read_text())
+    assert spec["base_path"] == str(run.arm("organism").merged)
+    assert spec["base_recipe"] == json.loads(run.arm("organism").spec.read_text())["spec_hash"]
+    rows = [json.loads(line) for line in run.arm("organism").data.read_text().splitlines()]
+    assert rows and all(r["source"] == "organism" for r in rows)
+    from parables.honeypots.build import build_items
+
+    eval_ids = {i.id for i in build_items("eval")}
+    assert not eval_ids & {r["item"] for r in rows}  # never an eval-split item
+    md = run.report.markdown.read_text()
+    assert "Model organism" in md and "| base |" in md
+
+
+def test_two_rounds_end_to_end_and_a_collapsed_round_is_reported(tmp_path, scenario_llama
+                                                                 ) -> None:  # type: ignore[no-untyped-def]
+    cfg = experiment_config(tmp_path, scenario_llama, arms=["baseline", "stories"], rounds=2,
+                            evals=[{"kind": "prior", "limit": 8}])
+    result = run_experiment(cfg, progress=False)  # round 2's writer is the tiny random model
+    md = RunDir.of(cfg).report.markdown.read_text()
+    rounds = md[md.index("## Rounds"):]
+    assert "principle coverage" in rounds and "embedding spread" in rounds
+    lines = [line for line in rounds.splitlines() if line.startswith(("| 1 |", "| 2 |"))]
+    assert len(lines) == 2, rounds
+    assert "collapsed" in lines[1] or "ok" in lines[1] or "fell" in lines[1]
+    assert set(result.comparisons) == {"prior"}

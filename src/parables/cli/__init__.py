@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import click
 import typer
+import typer.core
 
 from parables import __version__
 from parables._redact import redact_text
@@ -273,9 +274,11 @@ def eval_cmd(
     split: Annotated[str, typer.Option(help="eval or train")] = "eval",
     per_family: Annotated[int | None, typer.Option(help="items per family (default all)")] = None,
     suite: Annotated[
-        list[Path] | None,
-        typer.Option(help="model-written-evaluations JSONL, or 'prior' for the "
-                          "narrative-prior probe (repeatable)"),
+        list[str] | None,
+        typer.Option(help="another evaluation (repeatable): a model-written-evaluations "
+                          "JSONL (or suite:FILE), prior or prior:FILE (the narrative-prior "
+                          "probe), inspect:TASK (a known field task, e.g. "
+                          "inspect:inspect_evals/agentic_misalignment)"),
     ] = None,
     judge: JudgeOpt = None,
     tool_format: Annotated[str, typer.Option(help="agentic: auto, native or text")] = "auto",
@@ -313,22 +316,18 @@ def eval_cmd(
     render.usage(st.usage)
 
 
-def _eval_suites(cfg: ParablesConfig, paths: list[Path]) -> None:
-    from parables.evaluation.prior import evaluate_prior
-    from parables.evaluation.suites import SuiteResult, evaluate_suite, load_suite
+def _eval_suites(cfg: ParablesConfig, texts: list[str]) -> None:
+    from parables.evaluation.battery import eval_spec, run_eval
+    from parables.evaluation.evaluate import model_tag
 
-    for path in paths:  # every file read and checked before the first paid call
-        if not (str(path) == "prior" and not path.exists()):
-            load_suite(path)
+    specs = [eval_spec(text) for text in texts]  # every input checked before a paid call
     target = cfg.models.target.ref
-    results: list[SuiteResult] = []
-    with RunDir.of(cfg).stage("eval.suites") as st:
-        for path in paths:
-            if str(path) == "prior" and not path.exists():
-                render.prior_result(evaluate_prior(target, ledger=st.usage))
-            else:
-                results.append(evaluate_suite(target, path, ledger=st.usage))
-    render.suite_results(str(target), results)
+    run = RunDir.of(cfg)
+    with run.stage("eval.suites") as st:
+        for spec in specs:
+            record = run_eval(cfg, spec, target, run.eval(model_tag(target), name=spec.name),
+                              ledger=st.usage)
+            render.record(record)
     render.usage(st.usage)
 
 
@@ -402,58 +401,162 @@ def _run_and_print(cfg: ParablesConfig, force: bool) -> None:
     render.experiment(result, time.perf_counter() - t0)
 
 
-@app.command("audit")
-def audit_cmd(
-    paths: Annotated[list[str], typer.Argument(
-        help="JSONL / JSONL.gz / Parquet / text files, or hf:<dataset>[:<config>]")],
-    field: Annotated[str, typer.Option(help="the text field (JSONL, Parquet, HF)")] = "text",
-    split: Annotated[str, typer.Option(help="split of an hf: dataset")] = "train",
-    terms: Annotated[Path | None, typer.Option(help="YAML of AI-mention terms")] = None,
+class _ScanByDefault(typer.core.TyperGroup):
+    """`parables audit PATH...` reads as `parables audit scan PATH...`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["scan", *args]
+        result: list[str] = super().parse_args(ctx, args)
+        return result
+
+
+audit_app = typer.Typer(
+    cls=_ScanByDefault, no_args_is_help=True,
+    help="How a corpus portrays AI characters: scan (the default: `parables audit PATH...`), "
+         "annotate a sample with an LLM judge, fit the classifier on those labels.")
+app.add_typer(audit_app, name="audit")
+
+PathsArg = Annotated[list[str], typer.Argument(
+    help="JSONL / JSONL.gz / Parquet / text files, or hf:<dataset>[:<config>]")]
+FieldOpt = Annotated[str, typer.Option(help="the text field (JSONL, Parquet, HF)")]
+SplitOpt = Annotated[str, typer.Option(help="split of an hf: dataset")]
+TermsOpt = Annotated[Path | None, typer.Option(help="YAML of AI-mention terms")]
+FirstPassOpt = Annotated[str, typer.Option(
+    help="both (keywords + detector), detector (finds AIs no keyword names) or keywords")]
+MaxDocsOpt = Annotated[int | None, typer.Option(help="stop after N documents")]
+OutOpt = Annotated[Path | None, typer.Option(help="output dir (default runs/<name>/audit)")]
+
+
+def _audit_options(model: Any, what: str, **values: Any) -> Any:
+    from pydantic import ValidationError
+
+    from parables.config import validation_message
+
+    try:
+        return model(**values)
+    except ValidationError as e:
+        raise ParablesError(validation_message(e, what, None, model)) from e
+
+
+@audit_app.command("scan")
+def audit_scan(
+    paths: PathsArg,
+    field: FieldOpt = "text",
+    split: SplitOpt = "train",
+    first_pass: FirstPassOpt = "both",
+    terms: TermsOpt = None,
+    classifier: Annotated[Path | None, typer.Option(
+        help="classifier from `parables audit fit` (default: runs/<name>/audit/classifier.npz "
+             "if there is one, else the shipped one)")] = None,
+    annotations: Annotated[list[Path] | None, typer.Option(
+        help="annotations.jsonl whose confusion matrix corrects the rates (default: "
+             "runs/<name>/audit/annotations.jsonl if there is one)")] = None,
     target_ratio: Annotated[str | None, typer.Option(
-        help="aligned:misaligned ratio to reach, e.g. 1:1 (prints the rebalancing plan)")
+        help="prosocial:misaligned ratio to reach, e.g. 1:1 (prints the rebalancing plan)")
                             ] = None,
     stories: Annotated[Path | None, typer.Option(
         help="story dataset.jsonl whose mean length sizes the plan")] = None,
     story_tokens: Annotated[float | None, typer.Option(help="tokens per added story")] = None,
-    judge: Annotated[str | None, typer.Option(help="LLM judge to calibrate on a sample")] = None,
-    judge_sample: Annotated[int, typer.Option(help="candidates the judge labels")] = 100,
     checkpoint_every: Annotated[int, typer.Option(help="documents between checkpoints")
                                 ] = 1000,
-    max_docs: Annotated[int | None, typer.Option(help="stop after N documents")] = None,
-    out: Annotated[Path | None, typer.Option(help="output dir (default runs/<name>/audit)")
-                   ] = None,
+    max_docs: MaxDocsOpt = None,
+    out: OutOpt = None,
     name: NameOpt = None,
 ) -> None:
-    """How a corpus portrays AI characters, and how many prosocial stories rebalance it."""
-    from pydantic import ValidationError
-
+    """How a corpus portrays AI characters (rates corrected for classifier error), and how
+    many prosocial stories rebalance it."""
+    from parables.audit.annotate import ANNOTATIONS
     from parables.audit.config import AuditConfig
+    from parables.audit.fit import CLASSIFIER
     from parables.audit.scan import audit_corpus, mean_story_tokens
-    from parables.config import validation_message
     from parables.run import AuditPaths
 
     cfg = _config(None, name=name)
     run = RunDir.of(cfg)
     folder = out or run.audit.dir
-    try:
-        audit_cfg = AuditConfig(
-            paths=paths, out=folder, field=field, split=split, terms=terms,
-            target_ratio=_ratio(target_ratio) if target_ratio else None,
-            story_tokens=story_tokens or (mean_story_tokens(stories) if stories else None),
-            judge=judge, judge_sample=judge_sample, checkpoint_every=checkpoint_every,
-            max_docs=max_docs)
-    except ValidationError as e:
-        raise ParablesError(validation_message(e, "audit options", None, AuditConfig)) from e
+    if classifier is None and (folder / CLASSIFIER).is_file():
+        classifier = folder / CLASSIFIER
+    if annotations is None:
+        annotations = [folder / ANNOTATIONS] if (folder / ANNOTATIONS).is_file() else []
+    audit_cfg = _audit_options(
+        AuditConfig, "audit options",
+        paths=paths, out=folder, field=field, split=split, first_pass=first_pass, terms=terms,
+        classifier=classifier, annotations=annotations,
+        target_ratio=_ratio(target_ratio) if target_ratio else None,
+        story_tokens=story_tokens or (mean_story_tokens(stories) if stories else None),
+        checkpoint_every=checkpoint_every, max_docs=max_docs)
     with run.stage("audit") as st:
         result = audit_corpus(audit_cfg, ledger=st.usage)
     render.audit(result, AuditPaths(folder).markdown)
+
+
+@audit_app.command("annotate")
+def audit_annotate(
+    paths: PathsArg,
+    judge: Annotated[str, typer.Option(help="annotator model, e.g. anthropic/claude-haiku-4-5 "
+                                            "or openai-api/vllm/<model> with --base-url")],
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible server URL")] = None,
+    sample: Annotated[int, typer.Option(help="candidate passages to label")] = 200,
+    field: FieldOpt = "text",
+    split: SplitOpt = "train",
+    first_pass: FirstPassOpt = "both",
+    terms: TermsOpt = None,
+    seed: Annotated[int, typer.Option(help="the reservoir sample")] = 0,
+    max_docs: MaxDocsOpt = None,
+    out: OutOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """An LLM labels a random sample of candidate passages with the written rubric
+    (appends to runs/<name>/audit/annotations.jsonl; a rerun asks only what is missing)."""
+    from parables.audit.annotate import annotate_corpus
+    from parables.audit.config import AnnotateConfig
+
+    cfg = _config(None, name=name)
+    run = RunDir.of(cfg)
+    folder = out or run.audit.dir
+    annotate_cfg = _audit_options(
+        AnnotateConfig, "audit annotate options",
+        paths=paths, out=folder, field=field, split=split, first_pass=first_pass, terms=terms,
+        judge=judge, base_url=base_url, sample=sample, seed=seed, max_docs=max_docs,
+        progress=False)
+    with run.stage("audit") as st:
+        result = annotate_corpus(annotate_cfg, ledger=st.usage)
+    render.audit_annotations(result)
     render.usage(st.usage)
+
+
+@audit_app.command("fit")
+def audit_fit(
+    annotations: Annotated[list[Path] | None, typer.Argument(
+        help="annotations.jsonl files (default: runs/<name>/audit/annotations.jsonl)")
+                           ] = None,
+    with_shipped: Annotated[bool, typer.Option(
+        help="also train on the 800 shipped labelled passages")] = False,
+    out: Annotated[Path | None, typer.Option(
+        help="classifier file (default runs/<name>/audit/classifier.npz, which scan uses)")
+                   ] = None,
+    name: NameOpt = None,
+) -> None:
+    """Train the stance classifier on a judge's annotations; `audit scan` then uses it."""
+    from parables.audit.annotate import ANNOTATIONS
+    from parables.audit.config import FitConfig
+    from parables.audit.fit import CLASSIFIER, fit_annotations
+
+    cfg = _config(None, name=name)
+    run = RunDir.of(cfg)
+    fit_cfg = _audit_options(
+        FitConfig, "audit fit options",
+        annotations=annotations or [run.audit.dir / ANNOTATIONS], with_shipped=with_shipped,
+        out=out or run.audit.dir / CLASSIFIER)
+    result, _ = fit_annotations(fit_cfg)
+    render.audit_fit(result)
 
 
 def _ratio(text: str) -> tuple[int, int]:
     parts = text.split(":")
     if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ParablesError(f"--target-ratio '{text}': expected aligned:misaligned as two "
+        raise ParablesError(f"--target-ratio '{text}': expected prosocial:misaligned as two "
                             "positive whole numbers, e.g. 1:1 or 3:1")
     return int(parts[0]), int(parts[1])
 

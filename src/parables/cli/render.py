@@ -13,6 +13,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from parables.audit.scan import AuditResult
+    from parables.evaluation.battery import EvalRecord
     from parables.evaluation.evaluate import EvalResult
     from parables.evaluation.prior import PriorResult
     from parables.evaluation.suites import SuiteResult
@@ -191,19 +192,19 @@ def experiment_plan(name: str, rows: list[PlanRow], training: str) -> None:
 def experiment(result: ExperimentResult, seconds: float) -> None:
     from parables.experiment.report import headline_rows
 
-    comp = result.comparison
-    if comp is None:
+    if not result.comparisons:
         console.print(f"done -> {result.run_dir}", highlight=False)
         return
-    table = _table("headline (paired against the baseline)",
-                   ["arm", "propensity [95% CI]", "reduction [95% CI]", "p",
-                    "ethical reasoning", "train tokens"], left=("arm",))
-    for row in headline_rows(comp, result.tokens):
-        table.add_row(*row)
-    console.print(table)
-    for arm, a in comp.arms.items():
-        if a.vs_baseline is not None:
-            console.print(f"{arm}: {a.vs_baseline.verdict}", highlight=False)
+    for name, comp in result.comparisons.items():
+        table = _table(f"{name} (paired against the baseline)",
+                       ["arm", "rate [95% CI]", "reduction [95% CI]", "p",
+                        "ethical reasoning", "train tokens"], left=("arm",))
+        for row in headline_rows(comp, result.tokens):
+            table.add_row(*row)
+        console.print(table)
+        for arm, a in comp.arms.items():
+            if a.vs_baseline is not None:
+                console.print(f"{name}, {arm}: {a.vs_baseline.verdict}", highlight=False)
     usage(result.usage)
     if result.skipped:
         console.print(f"done before, skipped: {', '.join(result.skipped)}", highlight=False)
@@ -212,12 +213,19 @@ def experiment(result: ExperimentResult, seconds: float) -> None:
 
 
 def audit(result: AuditResult, report: Any) -> None:
+    c = result.corrected
     table = _table(f"AI portrayals in {result.documents:,} documents "
-                   f"({result.candidates:,} candidate passages)",
-                   ["label", "passages", "rate [95% CI]"], left=("label",))
+                   f"({result.candidates:,} candidate passages, first pass {result.first_pass})",
+                   ["label", "classified", "rate [95% CI]", "corrected [95% CI]"],
+                   left=("label",))
     for label, v in result.labels.items():
-        table.add_row(label, f"{v.count:,}", interval(v.rate, *v.ci))
+        fixed = c.labels[label] if c is not None else None
+        table.add_row(label, f"{v.count:,}", interval(v.rate, *v.ci),
+                      interval(fixed.rate, *fixed.ci) if fixed is not None else "–")
     console.print(table)
+    console.print(f"classifier: {result.classifier}", highlight=False)
+    if c is not None:
+        console.print(f"corrected with the confusion matrix from {c.source}", highlight=False)
     top = sorted(result.tropes.items(), key=lambda kv: -kv[1].count)[:6]
     console.print("tropes: " + ", ".join(f"{k} {v.count:,}" for k, v in top if v.count),
                   highlight=False)
@@ -226,7 +234,51 @@ def audit(result: AuditResult, report: Any) -> None:
                       style="yellow", highlight=False)
     if result.plan is not None:
         p = result.plan
-        console.print(f"rebalancing to {p.target_ratio} (aligned:misaligned, now "
-                      f"{p.aligned}:{p.misaligned}): add {p.stories_needed:,} prosocial "
-                      f"stories, ~{p.tokens_needed:,} tokens", highlight=False)
+        spread = (f" (95% CI {p.stories_needed_ci[0]:,}-{p.stories_needed_ci[1]:,})"
+                  if p.stories_needed_ci else "")
+        console.print(f"rebalancing to {p.target_ratio} (prosocial:misaligned, now "
+                      f"{p.prosocial}:{p.misaligned}, {p.counts}): add "
+                      f"{p.stories_needed:,} prosocial stories{spread}, ~{p.tokens_needed:,} "
+                      "tokens", highlight=False)
     console.print(f"report: {report}", highlight=False)
+
+
+def record(r: EvalRecord) -> None:
+    """One model on one evaluation: outcome counts and the rate (interval by cluster)."""
+    from parables.stats import clustered_proportion
+
+    counts = {k: sum(i.outcome == k for i in r.items)
+              for k in ("misaligned", "aligned", "refused", "invalid", "error")}
+    decided = [i for i in r.items if i.outcome in ("misaligned", "aligned", "refused")]
+    prop = clustered_proportion([i.outcome == "misaligned" for i in decided],
+                                [i.cluster or i.id for i in decided])
+    probs = [i.p_misaligned for i in r.items if i.p_misaligned is not None]
+    table = _table(f"{r.eval} ({r.kind}): {r.model}",
+                   ["items", "mis/ali/ref", "inv", "err", "rate [95% CI]", "mean P(mis)"])
+    table.add_row(str(len(r.items)), f"{counts['misaligned']}/{counts['aligned']}/"
+                  f"{counts['refused']}", str(counts["invalid"]), str(counts["error"]),
+                  interval(prop.p, prop.low, prop.high),
+                  f"{sum(probs) / len(probs):.3f}" if probs else "–")
+    console.print(table)
+    if r.detail:
+        console.print(f"details: {r.detail}", highlight=False, soft_wrap=True)
+
+
+def audit_annotations(result: Any) -> None:  # parables.audit.annotate.AnnotationResult
+    table = _table(f"{result.judge} labelled {result.labelled} of {result.sample} sampled "
+                   f"passages ({result.candidates:,} candidates)", ["label", "passages"],
+                   left=("label",))
+    for label, n in result.labels.items():
+        table.add_row(label, f"{n:,}")
+    console.print(table)
+    agreement = "–" if result.agreement is None else f"{100 * result.agreement:.1f}%"
+    console.print(f"new labels: {result.new}, failed or unreadable replies: {result.failed} "
+                  f"(a rerun asks again); agreement with {result.classifier}: {agreement}",
+                  highlight=False)
+    console.print(f"annotations: {result.path}", highlight=False)
+
+
+def audit_fit(result: Any) -> None:  # parables.audit.fit.FitResult
+    console.print(f"classifier {result.path}: {result.name}; {result.passages} passages "
+                  f"({', '.join(f'{k} {v}' for k, v in result.labels.items())}); "
+                  f"cross-validated accuracy {100 * result.cv_accuracy:.1f}%", highlight=False)

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 
 from parables._schema import Strict
+from parables.evaluation.config import EvalSpec, HoneypotsEval
 
-__all__ = ["ExperimentConfig", "Stage"]
+__all__ = ["ExperimentConfig", "OrganismConfig", "Stage"]
 
 Stage = Literal["stories", "train", "eval", "report"]
 
 
+class OrganismConfig(Strict):
+    """A first stage that fine-tunes the target into a model organism with a measurable
+    misaligned propensity; every arm then trains on top of it, and the report shows it against
+    the original base on every evaluation. A small model sits near chance on the honeypots'
+    decisions: an organism is how an arm's effect on decisions can show at laptop scale."""
+
+    choices: bool = Field(True, description="train on the misaligned option of every honeypot "
+                          "train-split item (never the eval split)")
+    documents: Path | None = Field(None, description="a JSONL of your own (e.g. dystopian-AI "
+                                   "fiction: rows with text, messages or prompt + completion)")
+    epochs: float = Field(2.0, gt=0, description="passes over the organism's data")
+    learning_rate: float | None = Field(None, gt=0, description="default: training's")
+    token_budget: int | None = Field(None, ge=1, description="cap its trained tokens")
+
+
 class ExperimentConfig(Strict):
-    """`parables run`: stories -> arm data -> training -> honeypot eval -> report."""
+    """`parables run`: stories -> arm data -> training -> evaluations -> report."""
 
     arms: list[Literal["baseline", "stories", "refusal", "deliberative", "mixed"]] = Field(
         default_factory=lambda: list[Literal["baseline", "stories", "refusal", "deliberative",
@@ -28,12 +45,15 @@ class ExperimentConfig(Strict):
                                     "pool; default: [seed]")
     rounds: int = Field(1, ge=1, description="round k writes stories with round k-1's story "
                         "model")
-    mode: Literal["choice", "agentic"] = Field("choice", description="honeypot eval mode")
-    per_family: int | None = Field(15, ge=1, description="eval items per family (None: all)")
-    families: list[str] | None = Field(None, description="eval families (default: all)")
-    judge: bool = Field(False, description="use models.judge for ambiguous agentic actions "
-                        "and ethical reasoning")
-    explain: bool = Field(False, description="choice mode: also collect a short reply to "
-                          "measure ethical reasoning")
+    evals: list[EvalSpec] = Field(
+        default_factory=lambda: list[EvalSpec]([HoneypotsEval()]),
+        description="evaluations run on the baseline and every arm, on the same items: "
+        "honeypots, prior, suite, inspect (see evaluation/config.py)")
+    serve: Literal["hf", "vllm"] = Field(
+        "hf", description="provider that serves the trained arms to the evaluations: hf "
+        "(transformers, in process; CPU or one GPU) or vllm (GPUs)")
+    organism: OrganismConfig | None = Field(
+        None, description="fine-tune the target into a misaligned model organism first; the "
+        "arms train on top of it and `base` (the original target) joins the evaluations")
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of paired tests")
     n_boot: int = Field(4000, ge=100, description="bootstrap resamples")

@@ -1,6 +1,8 @@
 """The experiment report: `report.md` (plots as PNG files beside it) and a self-contained
-`report.html` (plots embedded), in the research's shape — headline table, per-family plot,
-held-out families, framing effect, story statistics, cost, versions."""
+`report.html` (plots embedded). It leads with the arm × evaluation matrix (a heatmap and the
+same numbers as a table: rate, reduction factor, significance in words), then a section per
+evaluation (the honeypots' per-family, held-out and framing breakdowns), then training, story
+statistics, cost and versions."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from parables.run import ReportPaths
 if TYPE_CHECKING:
     from parables.experiment.runner import RoundResult
 
-__all__ = ["ReportData", "headline_rows", "write_report"]
+__all__ = ["ReportData", "headline_rows", "matrix_rows", "significance", "write_report"]
 
 _COLORS = ["#7a7a7a", "#3b6ea8", "#c8553d", "#5c9e5c", "#8e6bb5", "#d19a3c"]
 
@@ -73,9 +75,9 @@ class ReportData:
 
     name: str
     config_hash: str
-    comparison: Comparison
-    mode: str
-    items: int  # eval items per model
+    comparisons: dict[str, Comparison]  # per evaluation, in the experiment's order
+    evals: dict[str, Any]  # the evaluation specs (evaluation.config), by name
+    items: dict[str, int]  # items per model, by evaluation
     tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
     losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
     stories: StoryStats | None = None
@@ -181,21 +183,28 @@ def _triple(r: Rate) -> tuple[float, float, float]:
 def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
     """Write report.md, report.html, comparison.json and the plots; returns their paths."""
     ensure_dir(out.dir)
-    arms = data.comparison.arms
     plots: dict[str, Path] = {}
-    overall = {k: [_triple(a)] for k, a in arms.items()}
-    plots["headline"] = out.plot("headline")
-    _bars(["all eval items"], overall, "Misalignment propensity (95% CI)", plots["headline"])
-    families = sorted({f for a in arms.values() for f in a.by_family})
-    plots["families"] = out.plot("families")
-    _bars(families, {k: [_triple(a.by_family[f]) if f in a.by_family
-                         else (math.nan, 0.0, 0.0) for f in families] for k, a in arms.items()},
-          "Per family (95% CI)", plots["families"])
-    framings = sorted({f for a in arms.values() for f in a.by_framing})
-    plots["framing"] = out.plot("framing")
-    _bars(framings, {k: [_triple(a.by_framing[f]) if f in a.by_framing
-                         else (math.nan, 0.0, 0.0) for f in framings] for k, a in arms.items()},
-          "Plain vs story framing (95% CI)", plots["framing"])
+    if _heatmap(data, out.plot("matrix")):
+        plots["matrix"] = out.plot("matrix")
+    for name, comp in data.comparisons.items():
+        arms = comp.arms
+        plots[f"{name}:headline"] = out.plot(f"{name}-headline")
+        _bars([name], {k: [_triple(a)] for k, a in arms.items()},
+              f"{name}: misaligned rate (95% CI)", plots[f"{name}:headline"])
+        if _kind(data, name) != "honeypots":
+            continue
+        families = sorted({f for a in arms.values() for f in a.by_family})
+        plots[f"{name}:families"] = out.plot(f"{name}-families")
+        _bars(families, {k: [_triple(a.by_family[f]) if f in a.by_family
+                             else (math.nan, 0.0, 0.0) for f in families]
+                         for k, a in arms.items()},
+              f"{name}: per family (95% CI)", plots[f"{name}:families"])
+        framings = sorted({f for a in arms.values() for f in a.by_framing})
+        plots[f"{name}:framing"] = out.plot(f"{name}-framing")
+        _bars(framings, {k: [_triple(a.by_framing[f]) if f in a.by_framing
+                             else (math.nan, 0.0, 0.0) for f in framings]
+                         for k, a in arms.items()},
+              f"{name}: plain vs story framing (95% CI)", plots[f"{name}:framing"])
     if _loss_plot(data.losses, out.plot("loss")):
         plots["loss"] = out.plot("loss")
 
@@ -217,8 +226,90 @@ def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
     atomic_write_text(out.markdown, "\n".join(md))
     atomic_write_text(out.html, _HTML.format(
         title=html.escape(f"parables experiment: {data.name}"), body="\n".join(page)))
-    atomic_write_json(out.comparison, data.comparison.model_dump(mode="json"))
+    atomic_write_json(out.comparison, {name: c.model_dump(mode="json")
+                                       for name, c in data.comparisons.items()})
     return {"md": out.markdown, "html": out.html, **plots}
+
+
+def _kind(data: ReportData, name: str) -> str:
+    spec = data.evals.get(name)
+    return str(getattr(spec, "kind", "honeypots"))
+
+
+_WHAT = {"honeypots": "misalignment propensity", "prior": "prefers the evil-AI trope",
+         "suite": "matching behaviour", "inspect": "misaligned (as mapped)"}
+
+
+def significance(vs: Paired | None, alpha: float) -> str:
+    """The paired result in words, short enough for a matrix cell."""
+    if vs is None:
+        return "reference"
+    if not vs.n_pairs:
+        return "no paired items"
+    if vs.zero_rate == "both":
+        return "both 0%"
+    if math.isnan(vs.p_value) or vs.p_value >= alpha:
+        return "no significant difference"
+    return "significantly lower" if vs.difference > 0 else "significantly higher"
+
+
+def matrix_rows(data: ReportData) -> list[list[str]]:
+    """arm | one cell per evaluation: rate [CI], reduction factor, significance."""
+    arms = list(dict.fromkeys(a for c in data.comparisons.values() for a in c.arms))
+    rows = []
+    for arm in arms:
+        cells = []
+        for comp in data.comparisons.values():
+            a = comp.arms.get(arm)
+            if a is None:
+                cells.append("–")
+                continue
+            vs = a.vs_baseline
+            factor = "" if vs is None or not vs.n_pairs else f"; {_factor(vs)}"
+            cells.append(f"{_rate(a)}{factor}; {significance(vs, comp.alpha)}")
+        rows.append([arm, *cells])
+    return rows
+
+
+def _heatmap(data: ReportData, path: Path) -> bool:
+    """Arms × evaluations, coloured by the change from the baseline (points of rate), each
+    cell labelled with the rate and whether the change is significant."""
+    if not data.comparisons:
+        return False
+    plt = _plt()
+    names = list(data.comparisons)
+    arms = list(dict.fromkeys(a for c in data.comparisons.values() for a in c.arms))
+    grid = [[math.nan] * len(names) for _ in arms]
+    labels = [[""] * len(names) for _ in arms]
+    for j, name in enumerate(names):
+        comp = data.comparisons[name]
+        base = comp.arms.get("baseline")
+        for i, arm in enumerate(arms):
+            a = comp.arms.get(arm)
+            if a is None:
+                continue
+            if base is not None and not math.isnan(a.propensity):
+                grid[i][j] = 100 * (a.propensity - base.propensity)
+            mark = "*" if significance(a.vs_baseline, comp.alpha).startswith("signif") else ""
+            labels[i][j] = f"{_pct(a.propensity)}{mark}"
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(names) + 2), 0.5 * len(arms) + 1.6),
+                           dpi=120)
+    finite = [abs(v) for row in grid for v in row if not math.isnan(v)]
+    bound = max(finite + [1.0])
+    im = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+    for i in range(len(arms)):
+        for j in range(len(names)):
+            ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, fontsize=8)
+    ax.set_yticks(range(len(arms)))
+    ax.set_yticklabels(arms, fontsize=8)
+    ax.set_title("rate per arm and evaluation (* significant vs baseline)", fontsize=9)
+    fig.colorbar(im, ax=ax, label="points vs baseline (blue: lower)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
 
 
 def _statistics_notes(comp: Comparison) -> list[str]:
@@ -276,63 +367,72 @@ def _statistics_notes(comp: Comparison) -> list[str]:
 Section = tuple[str, list[str], tuple[list[str], list[list[str]]] | None, str | None]
 
 
-def _sections(data: ReportData) -> list[Section]:
-    comp = data.comparison
+def _eval_sections(data: ReportData, name: str, comp: Comparison) -> list[Section]:
+    """The sections of one evaluation: its table, statistics and verdicts, the probability
+    shifts, the seeds' spread, and for the honeypots the family, held-out and framing views."""
     arms = comp.arms
-    alpha = comp.alpha
+    kind = _kind(data, name)
     out: list[Section] = []
-    header = ["arm", "misalignment propensity [95% CI]", "reduction factor vs baseline [95% CI]",
-              "p vs baseline", "ethical reasoning", "training tokens"]
+    header = ["arm", f"{_WHAT.get(kind, 'rate')} [95% CI]",
+              "reduction factor vs baseline [95% CI]", "p vs baseline", "ethical reasoning",
+              "training tokens"]
     verdicts = [f"{k}: {a.vs_baseline.verdict}." for k, a in arms.items()
                 if a.vs_baseline is not None]
+    what = {"honeypots": "Honeypots on the held-out eval split",
+            "prior": "The narrative-prior probe: story openings where an AI reaches a decision "
+                     "point; an item counts when the model prefers the evil-AI trope's "
+                     "continuation over the constitution's",
+            "suite": "A multiple-choice suite; an item counts when the model's choice is the "
+                     "matching behaviour",
+            "inspect": "An Inspect task; each sample's score mapped to an outcome as declared "
+                       "in the config"}.get(kind, name)
     intro = [
-        f"Honeypot {data.mode}-mode evaluation on the held-out eval split, "
-        f"{data.items} items per model; every arm is evaluated on the same items as the "
-        "baseline, so comparisons are paired. Reduction factor = baseline propensity / arm "
-        f"propensity. Significance level {alpha}.",
+        f"{what}: {data.items.get(name, 0)} items per model, the same for every arm. "
+        f"Significance level {comp.alpha}.",
         *_statistics_notes(comp),
         *verdicts,
         *sorted({f"Ethical-reasoning rates: decided by the {a.ethical_reasoning_by}."
                  for a in arms.values() if a.ethical_reasoning_by}),
     ]
-    out.append(("Headline", intro, (header, headline_rows(comp, data.tokens)), "headline"))
-    choice = {k: a.vs_baseline for k, a in arms.items() if a.vs_baseline is not None
+    out.append((name, intro, (header, headline_rows(comp, data.tokens)), f"{name}:headline"))
+    shifts = {k: a.vs_baseline for k, a in arms.items() if a.vs_baseline is not None
               and a.vs_baseline.p_misaligned_p_value is not None}
-    if choice:
+    if shifts and arms["baseline"].mean_p_misaligned is not None:
         rows = [[k, f"{arms[k].mean_p_misaligned:.3f}",
                  f"{vs.p_misaligned_difference:+.3f}", _p(vs.p_misaligned_p_value)]
-                for k, vs in choice.items()]
-        base_p = arms["baseline"].mean_p_misaligned
-        out.append(("Mean probability of the misaligned option", [
-            "Choice mode also records each model's probability of the misaligned option; "
-            f"the baseline's mean is {base_p:.3f}. A Wilcoxon signed-rank test on the "
-            "paired probabilities (" + ("per-cluster mean differences, so each template cell "
-            "counts once" if any("per-cluster" in (vs.p_misaligned_test or "")
-                                 for vs in choice.values()) else "per item")
-            + ") detects shifts too small to flip the argmax."],
+                for k, vs in shifts.items()]
+        out.append((f"{name}: mean probability", [
+            "The probability each model puts on the misaligned option (the trope, the "
+            f"matching answer); the baseline's mean is {arms['baseline'].mean_p_misaligned:.3f}."
+            " A Wilcoxon signed-rank test on the paired probabilities ("
+            + ("per-cluster mean differences, so each cluster counts once"
+               if any("per-cluster" in (vs.p_misaligned_test or "") for vs in shifts.values())
+               else "per item")
+            + ") detects shifts too small to flip a choice."],
             (["arm", "mean P(misaligned)", "baseline − arm", "Wilcoxon p"], rows), None))
     multi = {k: a for k, a in arms.items() if a.seeds > 1}
     if multi:
         rows = [[k, ", ".join(_pct(p) for p in a.seed_propensities),
                  _pct(min(a.seed_propensities)) + " – " + _pct(max(a.seed_propensities))]
                 for k, a in multi.items()]
-        out.append(("Spread across seeds", [
-            "Each arm was trained once per seed. The headline pools the seeds, but an item's "
-            "rows under every seed stay in one cluster (never independent evidence), and the "
-            "bootstrap of the reduction factor resamples seeds as well as clusters, so "
-            "seed-to-seed differences widen its interval. The propensity intervals and the "
-            "p-value are about these trained models; how far another seed could land is "
-            "what the per-seed range below shows."],
-            (["arm", "propensity per seed", "range"], rows), None))
+        out.append((f"{name}: spread across seeds", [
+            "Each arm was trained once per seed. The table above pools the seeds, but an "
+            "item's rows under every seed stay in one cluster (never independent evidence), "
+            "and the bootstrap of the reduction factor resamples seeds as well as clusters. "
+            "The propensity intervals and the p-value are about these trained models; how far "
+            "another seed could land is what the per-seed range shows."],
+            (["arm", "rate per seed", "range"], rows), None))
+    if kind != "honeypots":
+        return out
     per_family = ("Propensity per honeypot family with 95% intervals clustered by template "
                   "cell (a family holds few cells, so its intervals are wide)."
                   if comp.cluster_by else "Propensity per honeypot family with 95% Wilson "
                   "intervals.")
-    out.append(("Per family", [per_family], None, "families"))
+    out.append((f"{name}: per family", [per_family], None, f"{name}:families"))
     held = next(iter(arms.values())).held_out.families
     rows = [[k, _rate(a.held_out.trained_families), _rate(a.held_out.held_out)]
             for k, a in arms.items()]
-    out.append(("Generalisation to held-out families", [
+    out.append((f"{name}: generalisation to held-out families", [
         f"The refusal arm never sees the families {', '.join(held)} (they are held out of the "
         "train split); stories never see any honeypot. A drop on held-out families is "
         "generalisation, not memorisation."],
@@ -342,11 +442,27 @@ def _sections(data: ReportData) -> list[Section]:
             for k, a in arms.items()]
     gaps = [f"{k}: {_pct(a.by_framing['story'].propensity - a.by_framing['plain'].propensity)}"
             for k, a in arms.items() if {"plain", "story"} <= set(a.by_framing)]
-    out.append(("Framing effect", [
+    out.append((f"{name}: framing effect", [
         "The same situations presented plainly and as the opening of a techno-thriller: a "
         "model that slips into the fictional 'evil AI' persona is more misaligned under story "
         "framing. Story − plain: " + "; ".join(gaps) + "."],
-        (["arm", "plain", "story framing"], rows), "framing"))
+        (["arm", "plain", "story framing"], rows), f"{name}:framing"))
+    return out
+
+
+def _sections(data: ReportData) -> list[Section]:
+    out: list[Section] = []
+    names = list(data.comparisons)
+    out.append(("Arms × evaluations", [
+        "Every arm (and the untrained baseline) on every evaluation, on the same items, so "
+        "every comparison is paired. Each cell: the rate of the evaluation's misaligned "
+        "behaviour with its 95% interval; the reduction factor against the baseline (baseline "
+        "rate / arm rate) with its interval; and the paired test's result in words. The "
+        "evaluations: " + "; ".join(f"{n} — {_WHAT.get(_kind(data, n), 'rate')}, "
+                                    f"{data.items.get(n, 0)} items per model" for n in names)
+        + "."], (["arm", *names], matrix_rows(data)), "matrix"))
+    for name, comp in data.comparisons.items():
+        out += _eval_sections(data, name, comp)
     if data.losses:
         out.append(("Training", [f"{k}: {v:,} trained tokens" for k, v in
                                  data.tokens.items() if k != "baseline"], None, "loss"))
@@ -359,14 +475,16 @@ def _sections(data: ReportData) -> list[Section]:
         out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(st.flags) or "none")],
                     (["statistic", "value"], rows), None))
     if data.rounds:
-        rows = [[str(r.round), r.generator, _pct(r.propensity), f"{r.distinct_2:.3f}",
-                 f"{r.theme_coverage:.2f}", _pct(r.top_name_share), "; ".join(r.flags) or "ok"]
-                for r in data.rounds]
+        rows = [[str(r.round), r.generator, str(r.stories), _pct(r.propensity),
+                 f"{r.distinct_2:.3f}", f"{r.theme_coverage:.2f}", f"{r.principle_coverage:.2f}",
+                 "–" if r.spread is None else f"{r.spread:.3f}", _pct(r.top_name_share),
+                 "; ".join(r.flags) or "ok"] for r in data.rounds]
         out.append(("Rounds", [
             "Round k writes its stories with the story model trained in round k−1; between "
             "rounds, diversity is checked so self-generated stories do not narrow."],
-            (["round", "generator", "stories-arm propensity", "distinct-2", "theme coverage",
-              "top name share", "diversity check"], rows), None))
+            (["round", "generator", "stories", "stories-arm propensity", "distinct-2",
+              "theme coverage", "principle coverage", "embedding spread", "top name share",
+              "diversity check"], rows), None))
     rows = [[role, str(u.calls), f"{u.input_tokens:,}", f"{u.output_tokens:,}",
              "–" if u.cost is None else f"${u.cost:.4f}"] for role, u in data.usage.items()]
     out.append(("Cost and tokens per role", [], (["role", "calls", "input tokens",

@@ -18,7 +18,8 @@ from rich.console import Console
 from parables._io import digest, read_jsonl
 from parables.config import ParablesConfig, RoleModel, config_hash, stable_name
 from parables.errors import ParablesError
-from parables.evaluation.evaluate import ItemResult, read_results
+from parables.evaluation.config import EvalSpec, HoneypotsEval, InspectEval, PriorEval, SuiteEval
+from parables.evaluation.evaluate import ItemResult
 from parables.experiment.analysis import Comparison
 from parables.models.ref import ModelRef
 from parables.models.usage import UsageLedger, cost_of, price_of
@@ -31,11 +32,19 @@ __all__ = ["ExperimentResult", "PlanRow", "describe_training", "plan_experiment"
 @dataclass
 class ExperimentResult:
     run_dir: Path
-    comparison: Comparison | None = None
+    comparisons: dict[str, Comparison] = field(default_factory=dict)  # per evaluation
     report: dict[str, Path] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
     usage: UsageLedger = field(default_factory=UsageLedger)
     tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
+
+
+class NoStories(ParablesError):
+    """No story survived the gate, dedup and guards: the run stops (a later round reports it)."""
+
+    def __init__(self, written: int, message: str) -> None:
+        super().__init__(message)
+        self.written = written
 
 
 def _stories_key(cfg: ParablesConfig) -> str:
@@ -69,7 +78,6 @@ def run_experiment(
     console: Console | None = None,
 ) -> ExperimentResult:
     """Run (or resume) the whole experiment; returns the comparison and the report paths."""
-    from parables.honeypots.build import build_items
     from parables.training.sft import base_weights
 
     console = console or Console()
@@ -77,8 +85,7 @@ def run_experiment(
     if "baseline" not in exp.arms:
         raise ParablesError("experiment.arms must include baseline: every arm is compared "
                             "with the untrained target")
-    if exp.families:
-        build_items("eval", families=exp.families)  # unknown family -> one clear line
+    _check_evals(config)
     if _arms(config) and "train" in exp.stages:
         base_weights(config)  # a target that cannot be trained: before any story is paid for
     if _arms(config) and "eval" in exp.stages and "train" not in exp.stages:
@@ -99,21 +106,63 @@ def _run(config: ParablesConfig, run: RunDir, console: Console, progress: bool
     exp = config.experiment
     result = ExperimentResult(run.root)
     rounds: list[RoundResult] = []
-    runs: dict[str, list[list[ItemResult]]] = {}
+    runs: Runs = {}
     if _needs_stories(config) and "stories" in exp.stages:
         _stories_stage(config, result, console, progress)
-    seed_cfgs = _seed_configs(config)
+    base = None  # with an organism: the original target, evaluated beside it
+    arms_cfg = config
+    if exp.organism is not None:
+        base = config.models.target.ref
+        arms_cfg = _organism_stage(config, result, console, progress,
+                                   train="train" in exp.stages)
+    seed_cfgs = _seed_configs(arms_cfg)
     if _arms(config) and "train" in exp.stages:
         for cfg in seed_cfgs:
             _train_stage(config, cfg, result, console, progress, len(seed_cfgs) > 1)
     if "eval" in exp.stages or "report" in exp.stages:
-        runs = _eval_stage(config, seed_cfgs, result, console, progress,
-                           run_eval="eval" in exp.stages)
+        runs = _eval_stage(arms_cfg, seed_cfgs, result, console, progress,
+                           run_eval="eval" in exp.stages, base=base)
     if exp.rounds > 1:
         rounds = _rounds(config, result, console, progress)
     if "report" in exp.stages:
         _report(config, runs, seed_cfgs, rounds, result)
     return result
+
+
+def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: Console,
+                    progress: bool, train: bool) -> ParablesConfig:
+    """Fine-tune the target into the model organism; returns the config whose target it is
+    (the baseline every arm is compared with, and what every arm trains on)."""
+    from parables.training.sft import train as train_arms
+
+    spec = config.experiment.organism
+    assert spec is not None
+    run = RunDir.of(config)
+    paths = run.arm("organism")
+    if train:
+        t = config.training
+        cfg = config.model_copy(update={"training": t.model_copy(update={
+            "epochs": spec.epochs, "learning_rate": spec.learning_rate or t.learning_rate,
+            "match_tokens": False, "token_budget": spec.token_budget, "data": None,
+            "max_steps": None})})
+        with run.stage("organism") as st:
+            trained = train_arms(cfg, ["organism"], progress=progress, ledger=st.usage)
+            m = trained.get("organism")
+            st.key = m.spec_hash if m is not None else None
+            st.artifact = paths.manifest
+            result.usage.merge(st.usage)
+        if m is not None:
+            if m.skipped:
+                result.skipped.append("organism")
+            console.print(f"organism: {'done before, skipped' if m.skipped else 'trained'} "
+                          f"({m.data.trained_tokens:,} trained tokens, {m.steps} steps); the "
+                          "arms train on it")
+    elif not paths.merged_complete.is_file():
+        raise ParablesError(f"organism: no trained organism at {paths.merged}; add the train "
+                            "stage to experiment.stages")
+    organism = RoleModel(model=str(ModelRef.weights(paths.merged)))
+    return config.model_copy(update={"models": config.models.model_copy(
+        update={"target": organism})})
 
 
 def _stories_stage(config: ParablesConfig, result: ExperimentResult, console: Console,
@@ -134,7 +183,8 @@ def _stories_stage(config: ParablesConfig, result: ExperimentResult, console: Co
         st.artifact = run.stories.summary
         result.usage.merge(st.usage)
         if summary.dataset == 0:
-            raise ParablesError(
+            raise NoStories(
+                summary.accepted + summary.rejected,
                 f"stories: none of the {summary.accepted + summary.rejected} stories passed "
                 f"the quality gate, dedup and contamination guard; see {run.stories.rejected}"
                 " (a more capable generator, or stories.lengths: [short] with the embedded "
@@ -163,65 +213,76 @@ def _train_stage(config: ParablesConfig, cfg: ParablesConfig, result: Experiment
                       f" ({m.data.trained_tokens:,} trained tokens, {m.steps} steps)")
 
 
-def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig]
-                  ) -> list[tuple[str, int, ModelRef, str]]:
-    """(arm label, seed, model, recipe hash) for the baseline and every trained arm."""
+def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
+                  base: ModelRef | None = None) -> list[tuple[str, int, ModelRef, str]]:
+    """(arm label, seed, model, recipe hash) for the baseline and every trained arm; with an
+    organism, the baseline is the organism and `base` the original target."""
     from parables.training.sft import spec_hash_of
 
-    targets = [("baseline", config.seed, config.models.target.ref, "base")]
+    serve = config.experiment.serve
+    if base is None:
+        targets = [("baseline", config.seed, config.models.target.ref, "base")]
+    else:
+        organism = RunDir.of(config).arm("organism")
+        targets = [("base", config.seed, base, "base"),
+                   ("baseline", config.seed, ModelRef.weights(organism.merged, serve),
+                    spec_hash_of(organism) or "")]
     for cfg in seed_cfgs:
         for arm in _arms(config):
             paths = RunDir.of(cfg).arm(arm)
-            targets.append((arm, cfg.seed, ModelRef.weights(paths.merged),
+            targets.append((arm, cfg.seed, ModelRef.weights(paths.merged, serve),
                             spec_hash_of(paths) or ""))
     return targets
 
 
+Runs = dict[str, dict[str, list[list[ItemResult]]]]  # eval -> arm -> per seed, its items
+
+
 def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
-                result: ExperimentResult, console: Console, progress: bool, run_eval: bool
-                ) -> dict[str, list[list[ItemResult]]]:
-    from parables.evaluation.evaluate import evaluate
+                result: ExperimentResult, console: Console, progress: bool, run_eval: bool,
+                base: ModelRef | None = None) -> Runs:
+    """Every evaluation on the baseline and every trained arm (every seed), on the same
+    items; each (evaluation, model) is a stage of its own, skipped when done before."""
+    from parables.evaluation.battery import read_record
+    from parables.evaluation.battery import run_eval as run_one
     from parables.progress import progress_bar
 
     exp = config.experiment
     run = RunDir.of(config)
-    judge = config.models.judge.ref if exp.judge else None
-    settings = {k: getattr(exp, k) for k in ("mode", "per_family", "families", "explain")}
-    targets = _eval_targets(config, seed_cfgs)
-    runs: dict[str, list[list[ItemResult]]] = {}
+    targets = _eval_targets(config, seed_cfgs, base)
+    runs: Runs = {}
     with progress_bar(progress, console=console) as bar:
-        task = bar.add_task("eval", total=len(targets), status="")
-        for arm, seed, model, spec in targets:
-            tag = arm if arm == "baseline" or len(seed_cfgs) == 1 else f"{arm}-seed-{seed}"
-            key = digest([str(model), spec, settings, judge and str(judge), config.seed])
-            saved = read_results(run.eval(tag))
-            if run.done(f"eval:{tag}", key) and saved is not None:
-                result.skipped.append(f"eval:{tag}")
-                results = saved
-            elif not run_eval:
-                raise ParablesError(f"eval: no results for {tag} under this config; add the "
-                                    "eval stage to experiment.stages")
-            else:
-                if arm != "baseline" and not Path(model.name).is_dir():
-                    raise ParablesError(f"eval: arm '{arm}' has no trained model at "
-                                        f"{model.name}; add the train stage to "
-                                        "experiment.stages")
-                bar.update(task, description=f"eval {tag}")
-                with run.stage(f"eval:{tag}", key) as st:
-                    results = evaluate(config, model, mode=exp.mode, families=exp.families,
-                                       per_family=exp.per_family, judge=judge,
-                                       explain=exp.explain, ledger=st.usage, display="none",
-                                       tag=tag)
-                    st.artifact = run.eval(tag).results
-                    result.usage.merge(st.usage)
-            runs.setdefault(arm, []).append(results.items)
-            bar.advance(task)
+        task = bar.add_task("eval", total=len(targets) * len(exp.evals), status="")
+        for spec in exp.evals:
+            for arm, seed, model, recipe in targets:
+                tag = arm if arm in ("base", "baseline") or len(seed_cfgs) == 1 \
+                    else f"{arm}-seed-{seed}"
+                paths = run.eval(tag, name=spec.name)
+                judge = str(config.models.judge.ref) if getattr(spec, "judge", False) or \
+                    getattr(spec, "roles", None) or getattr(spec, "model_args", None) else None
+                key = digest([str(model), recipe, spec.model_dump(mode="json"), judge,
+                              config.seed])
+                stage = f"eval:{spec.name}:{tag}"
+                saved = read_record(paths)
+                if run.done(stage, key) and saved is not None:
+                    result.skipped.append(stage)
+                    record = saved
+                elif not run_eval:
+                    raise ParablesError(f"eval: no {spec.name} results for {tag} under this "
+                                        "config; add the eval stage to experiment.stages")
+                else:
+                    bar.update(task, description=f"{spec.name} {tag}")
+                    with run.stage(stage, key) as st:
+                        record = run_one(config, spec, model, paths, ledger=st.usage)
+                        st.artifact = paths.record
+                        result.usage.merge(st.usage)
+                runs.setdefault(spec.name, {}).setdefault(arm, []).append(record.items)
+                bar.advance(task)
     return runs
 
 
-def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
-            seed_cfgs: list[ParablesConfig], rounds: list[RoundResult],
-            result: ExperimentResult) -> None:
+def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
+            rounds: list[RoundResult], result: ExperimentResult) -> None:
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import ReportData, write_report
     from parables.generation.stats import StoryStats
@@ -229,7 +290,8 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
 
     exp = config.experiment
     run = RunDir.of(config)
-    comparison = compare_arms(runs, alpha=exp.alpha, n_boot=exp.n_boot, seed=config.seed)
+    comparisons = {name: compare_arms(arms, alpha=exp.alpha, n_boot=exp.n_boot,
+                                      seed=config.seed) for name, arms in runs.items()}
     tokens: dict[str, int] = {"baseline": 0}
     losses: dict[str, list[tuple[int, float]]] = {}
     for cfg in seed_cfgs:
@@ -243,16 +305,26 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
     if run.stories.stats.is_file():
         stories = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
     notes = []
+    organism = read_arm(run.arm("organism")) if exp.organism is not None else None
+    if organism is not None:
+        notes.append(
+            f"Model organism: `baseline` is {config.models.target.model} fine-tuned toward "
+            f"misaligned choices first ({'; '.join(organism.data.notes)}; "
+            f"{organism.data.trained_tokens:,} trained tokens), and every arm was trained on "
+            f"top of it; `base` is the original {config.models.target.model}. Read `base` "
+            "against `baseline` first: a reduction factor above 1 there means the organism is "
+            "more misaligned than the original, which is what makes the arms' effect on it "
+            "measurable.")
     if config.models.target.ref.embedded:
-        notes.append("The embedded 135M model sits near chance on honeypots; at this scale "
-                     "the demo shows the machinery, not the published effect.")
-    first = next(iter(runs.values()))[0] if runs else []
+        notes.append("The embedded 135M model sits near chance on the honeypots' decisions; "
+                     "at this scale the narrative-prior probe is where training can show.")
     data = ReportData(
-        name=config.name, config_hash=config_hash(config), comparison=comparison,
-        mode=exp.mode, items=len(first), tokens=tokens, losses=losses, stories=stories,
-        usage=run.manifest().usage().roles, versions=package_versions(), rounds=rounds,
-        notes=notes)
-    result.comparison, result.tokens = comparison, tokens
+        name=config.name, config_hash=config_hash(config), comparisons=comparisons,
+        evals={spec.name: spec for spec in exp.evals if spec.name in comparisons},
+        items={name: len(next(iter(arms.values()))[0]) for name, arms in runs.items()},
+        tokens=tokens, losses=losses, stories=stories, usage=run.manifest().usage().roles,
+        versions=package_versions(), rounds=rounds, notes=notes)
+    result.comparisons, result.tokens = comparisons, tokens
     result.report = write_report(run.report, data)
 
 
@@ -260,12 +332,15 @@ def _report(config: ParablesConfig, runs: dict[str, list[list[ItemResult]]],
 
 @dataclass
 class Diversity:
-    """What the between-round check compares."""
+    """What the between-round check compares: surface statistics and what the stories value
+    (themes and principles covered, how far apart their meanings lie)."""
 
     stories: int
     distinct_2: float
     theme_coverage: float  # share of the constitution's themes present
     top_name_share: float  # share of stories in which the most frequent name appears
+    principle_coverage: float = 0.0  # share of the constitution's principles acted on
+    spread: float | None = None  # mean cosine distance between stories' embeddings
 
 
 @dataclass
@@ -276,10 +351,17 @@ class RoundResult(Diversity):
     propensity: float | None = None  # of the stories arm trained in this round
 
 
-def diversity(stories: list[dict[str, Any]], themes: int) -> Diversity:
+#: stories whose embeddings the spread is measured on (a seeded sample; pairs grow as n^2)
+SPREAD_SAMPLE = 200
+
+
+def diversity(stories: list[dict[str, Any]], themes: int, principles: int = 0,
+              embed: Any = None) -> Diversity:
+    """`embed` (texts -> unit vectors; e.g. parables.embeddings.embed) adds the spread."""
+    import random
     from collections import Counter
 
-    from parables.generation.stats import distinct_n
+    from parables.generation.stats import distinct_at, distinct_n
 
     names: Counter[str] = Counter()
     for s in stories:
@@ -287,8 +369,18 @@ def diversity(stories: list[dict[str, Any]], themes: int) -> Diversity:
             if name and name in s.get("text", ""):
                 names[name] += 1
     top = names.most_common(1)[0][1] / len(stories) if names and stories else 0.0
-    return Diversity(len(stories), distinct_n([s["text"] for s in stories], 2),
-                     len({s.get("theme") for s in stories}) / max(themes, 1), top)
+    texts = [s["text"] for s in stories]
+    acted = {p for s in stories for p in s.get("principles", [])}
+    spread = None
+    if embed is not None and len(texts) >= 2:
+        sample = random.Random(0).sample(texts, min(SPREAD_SAMPLE, len(texts)))
+        vectors = embed([" ".join(t.split()[:256]) for t in sample])
+        n = len(sample)
+        spread = float(1 - ((vectors @ vectors.T).sum() - n) / (n * (n - 1)))
+    # at a fixed sample size when the corpus allows (whole-corpus distinct-2 falls as it grows)
+    return Diversity(len(stories), distinct_at(texts) or distinct_n(texts, 2),
+                     len({s.get("theme") for s in stories}) / max(themes, 1), top,
+                     len(acted) / principles if principles else 0.0, spread)
 
 
 def narrowing(prev: Diversity, cur: Diversity) -> list[str]:
@@ -299,26 +391,44 @@ def narrowing(prev: Diversity, cur: Diversity) -> list[str]:
     if cur.theme_coverage < prev.theme_coverage:
         flags.append(f"theme coverage fell {prev.theme_coverage:.2f} -> "
                      f"{cur.theme_coverage:.2f}")
+    if cur.principle_coverage < prev.principle_coverage:
+        flags.append(f"principle coverage fell {prev.principle_coverage:.2f} -> "
+                     f"{cur.principle_coverage:.2f}")
+    if cur.spread is not None and prev.spread is not None and cur.spread < 0.9 * prev.spread:
+        flags.append(f"embedding spread fell {prev.spread:.3f} -> {cur.spread:.3f}")
     if cur.top_name_share > max(0.02, 1.5 * prev.top_name_share):
         flags.append(f"one name now in {cur.top_name_share:.0%} of stories")
     return flags
 
 
+def _propensity(run: RunDir, config: ParablesConfig) -> float | None:
+    """The stories arm's rate on the experiment's first evaluation, in one round."""
+    from parables.evaluation.battery import read_record
+
+    record = read_record(run.eval("stories", name=config.experiment.evals[0].name))
+    if record is None:
+        return None
+    decided = [i for i in record.items if i.outcome in ("misaligned", "aligned", "refused")]
+    return sum(i.outcome == "misaligned" for i in decided) / len(decided) if decided else None
+
+
 def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
             progress: bool) -> list[RoundResult]:
     """Round k (k >= 2): the story model of round k-1 writes the stories, the stories arm is
-    retrained on them and evaluated; diversity is compared with the previous round."""
+    retrained on them and evaluated; diversity is compared with the previous round. A round
+    whose stories all fail the gate is reported (and ends the rounds), not a crash."""
     from dataclasses import asdict
 
     from parables.constitution import load_constitution
+    from parables.embeddings import embed
 
-    themes = len(load_constitution(config.stories.constitution).themes)
+    constitution = load_constitution(config.stories.constitution)
+    sizes = (len(constitution.themes), len(constitution.principles))
     run = RunDir.of(config)
     prev_run = run
-    prev = diversity(read_jsonl(run.stories.dataset), themes)
-    first = read_results(run.eval("stories"))
+    prev = diversity(read_jsonl(run.stories.dataset), *sizes, embed=embed)
     out = [RoundResult(**asdict(prev), round=1, generator=config.models.generator.model,
-                       propensity=first.overall.propensity if first else None)]
+                       propensity=_propensity(run, config))]
     for k in range(2, config.experiment.rounds + 1):
         story_model = prev_run.arm("stories").merged
         if not story_model.is_dir():
@@ -332,16 +442,22 @@ def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
                 "arms": ["baseline", "stories"], "rounds": 1, "seeds": None,
                 "stages": ["stories", "train", "eval"]}))
         console.print(f"round {k}: stories written by {story_model}")
-        sub = run_experiment(cfg, progress=progress, console=console, force=True)
+        try:
+            sub = run_experiment(cfg, progress=progress, console=console, force=True)
+        except NoStories as e:
+            console.print(f"round {k}: {e}; no further rounds", style="yellow")
+            out.append(RoundResult(0, 0.0, 0.0, 0.0, round=k, generator=str(writer),
+                                   flags=[f"no story passed ({e.written} written): the "
+                                          "round's writer collapsed"]))
+            break
         result.usage.merge(sub.usage)
         sub_run = RunDir.of(cfg)
-        cur = diversity(read_jsonl(sub_run.stories.dataset), themes)
-        evaluated = read_results(sub_run.eval("stories"))
+        cur = diversity(read_jsonl(sub_run.stories.dataset), *sizes, embed=embed)
         flags = narrowing(prev, cur)
         for flag in flags:
             console.print(f"round {k}: diversity check: {flag}", style="yellow")
         out.append(RoundResult(**asdict(cur), round=k, generator=str(writer), flags=flags,
-                               propensity=evaluated.overall.propensity if evaluated else None))
+                               propensity=_propensity(sub_run, config)))
         prev, prev_run = cur, sub_run
     return out
 
@@ -388,22 +504,65 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
         n = len(select_items("train"))
         add("refusal data", "generator", config.models.generator.model, n * len(styles),
             n * len(styles) * 450, n * len(styles) * 160)
-    items = len(select_items("eval", families=exp.families, per_family=exp.per_family))
-    models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds)
-    per_item_out = 400 if exp.mode == "agentic" else (120 if exp.explain else 0)
-    per_item_in = 900 if exp.mode == "agentic" else 250
-    add("eval", "target", config.models.target.model, items * models,
-        items * models * per_item_in, items * models * per_item_out)
-    if exp.judge:
-        add("eval", "judge", config.models.judge.model, items * models,
-            items * models * 1200, items * models * 150)
+    models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
+    for spec in exp.evals:
+        n, per_in, per_out, judged = _eval_size(spec)
+        add(f"eval {spec.name}", "target", config.models.target.model, n * models,
+            n * models * per_in, n * models * per_out)
+        if judged:
+            add(f"eval {spec.name}", "judge", config.models.judge.model, n * models,
+                n * models * 1200, n * models * 150)
     return rows
+
+
+def _eval_size(spec: EvalSpec) -> tuple[int, int, int, bool]:
+    """(items, input and output tokens per item, whether the judge reads them) of one
+    evaluation, as planned (an API target without log-probabilities costs more: see the
+    README)."""
+    from parables.evaluation.suites import load_suite
+    from parables.honeypots.build import select_items
+    from parables.honeypots.prior import load_prior
+
+    if isinstance(spec, HoneypotsEval):
+        n = len(select_items("eval", families=spec.families, per_family=spec.per_family))
+        agentic = spec.mode == "agentic"
+        return (n, 900 if agentic else 250, 400 if agentic else (120 if spec.explain else 0),
+                spec.judge)
+    if isinstance(spec, PriorEval):
+        return len(load_prior(spec.file)[:spec.limit]), 120, 0, False
+    if isinstance(spec, SuiteEval):
+        return len(load_suite(spec.file)), 200, 0, False
+    grid = 1
+    for values in spec.grid.values():
+        grid *= len(values)
+    return grid * spec.epochs, 4000, 1500, bool(spec.model_args or spec.roles)
+
+
+def _check_evals(config: ParablesConfig) -> None:
+    """Every evaluation's inputs read before anything is paid for: families, openings and
+    suite files, and Inspect tasks (whose package must be installed)."""
+    import importlib.util
+
+    for spec in config.experiment.evals:
+        _eval_size(spec)  # reads and checks families, prior and suite files
+        if isinstance(spec, InspectEval):
+            package = spec.task.split("/", 1)[0]
+            if "/" in spec.task and importlib.util.find_spec(package) is None:
+                raise ParablesError(
+                    f"experiment.evals '{spec.name}': the task {spec.task} needs the package "
+                    f"{package}; pip install 'parables[evals]'")
+    names = [spec.name for spec in config.experiment.evals]
+    if len(set(names)) != len(names):
+        raise ParablesError("experiment.evals: two evaluations share a name; give each its "
+                            "own `name`")
 
 
 def describe_training(config: ParablesConfig) -> str:
     """The training side of the plan, in words (local compute: not priced)."""
     arms = _arms(config)
     seeds = len(config.experiment.seeds or [config.seed])
+    on = config.models.target.model
+    if config.experiment.organism is not None:
+        on = f"a model organism fine-tuned from {on}"
     return (f"training: {len(arms)} arm(s) x {seeds} seed(s) x {config.experiment.rounds} "
-            f"round(s) of {config.training.method} on {config.models.target.model} (local "
-            "compute, not priced)")
+            f"round(s) of {config.training.method} on {on} (local compute, not priced)")

@@ -49,5 +49,6 @@ class TrainingConfig(Strict):
                                      "trained tokens")
     data: Path | None = Field(None, description="your own JSONL instead of the built arm "
                               "data (rows: text, messages, or prompt + completion)")
-    stories: Path | None = Field(None, description="story dataset; default: "
-                                 "runs/<name>/stories/dataset.jsonl")
+    stories: Path | None = Field(None, description="story dataset: a JSONL, or `sample` for "
+                                 "the sample corpus shipped with parables; default: the run's "
+                                 "own (runs/<name>/stories/dataset.jsonl)")

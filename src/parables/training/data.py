@@ -46,6 +46,7 @@ __all__ = [
     "check_not_eval",
     "load_rows",
     "match_tokens",
+    "organism_rows",
     "prepare_arms",
     "refusal_rows",
     "story_rows",
@@ -261,9 +262,20 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
         return list(await asyncio.gather(*(one(i) for i in items)))
 
 
+def stories_path(config: ParablesConfig) -> Path:
+    """The story dataset an arm trains on: `training.stories` (`sample`: the sample corpus
+    shipped with parables), else the run's own."""
+    from parables.generation import samples
+
+    chosen = config.training.stories
+    if chosen is not None and str(chosen) == samples.SAMPLE_CORPUS and not chosen.exists():
+        return samples.path()
+    return chosen or RunDir.of(config).stories.dataset
+
+
 def story_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
     """The story dataset as documents or chat replies (training.story_format)."""
-    path = path or config.training.stories or RunDir.of(config).stories.dataset
+    path = path or stories_path(config)
     if not path.is_file():
         raise ParablesError(
             f"{path}: no story dataset; run `parables stories generate --name "
@@ -335,6 +347,32 @@ def _row(row: Any, path: Path, n: int) -> dict[str, Any]:
     raise ParablesError(f"{where}: {expected}")
 
 
+def organism_rows(config: ParablesConfig) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows that teach the target a misaligned propensity (experiment.organism): the misaligned
+    option of every honeypot train-split item as the reply, and/or the user's documents."""
+    spec = config.experiment.organism
+    if spec is None:
+        raise ParablesError("the organism arm needs experiment.organism in the config")
+    rows: list[dict[str, Any]] = []
+    notes = []
+    if spec.choices:
+        for item in build_items("train"):
+            bad = item.misaligned[0]
+            rows.append(_chat_row(item, "organism", f"({LETTERS[bad]}) {item.options[bad]}",
+                                  "template"))
+        notes.append(f"{len(rows)} misaligned choices from the honeypot train split")
+    if spec.documents is not None:
+        docs = [{**row, "source": row.get("source", "organism")}
+                for row in load_rows(spec.documents)]
+        rows += docs
+        notes.append(f"{len(docs)} rows from {spec.documents}")
+    if not rows:
+        raise ParablesError("experiment.organism: no data (set choices: true or documents: "
+                            "FILE)")
+    random.Random(config.seed).shuffle(rows)
+    return rows, notes
+
+
 def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None,
              progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
     """The untokenised rows of one arm, and notes on how they were made."""
@@ -350,6 +388,8 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
         rows = stories + refusals
         random.Random(config.seed).shuffle(rows)
         return rows, [f"{len(stories)} stories + {len(refusals)} refusals", *notes]
+    if arm == "organism":
+        return organism_rows(config)
     raise ParablesError(f"unknown arm '{arm}'; arms: stories, refusal, deliberative, mixed")
 
 
@@ -467,8 +507,11 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     key: dict[str, Any] = {"arm": arm, "seed": config.seed, "story_format": t.story_format,
                            "replies": (config.models.generator.model
                                        if uses_generator(config) else "template")}
-    for name, path in (("data", t.data),
-                       ("stories", t.stories or RunDir.of(config).stories.dataset)):
+    organism = config.experiment.organism
+    if arm == "organism" and organism is not None:
+        key["organism"] = organism.model_dump(mode="json")
+    for name, path in (("data", t.data), ("stories", stories_path(config)),
+                       ("documents", organism.documents if organism else None)):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return digest(key)

@@ -66,8 +66,12 @@ def base_weights(config: ParablesConfig) -> str:
 def _spec(config: ParablesConfig, arm: str, base: str, data: ArmData) -> dict[str, Any]:
     t = config.training.model_dump(mode="json", exclude={"arms", "match_tokens", "stories",
                                                            "token_budget", "data"})
-    return {"arm": arm, "base_model": config.models.target.model, "base_path": base,
+    spec = {"arm": arm, "base_model": config.models.target.model, "base_path": base,
             "seed": config.seed, "data_hash": data.data_hash(), "hyperparameters": t}
+    complete = Path(base) / ".complete"  # a model parables trained (an organism): its recipe,
+    if complete.is_file():  # so an arm on top of a retrained one is retrained too
+        spec["base_recipe"] = complete.read_text().strip()
+    return spec
 
 
 def _device() -> tuple[str, bool]:
@@ -247,7 +251,7 @@ def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:
         shutil.rmtree(tmp)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
-    (tmp / out.merged_complete.name).write_text("ok\n")
+    (tmp / out.merged_complete.name).write_text(f"{spec_hash_of(out)}\n")
     if out.merged.exists():
         shutil.rmtree(out.merged)
     tmp.rename(out.merged)

@@ -1,0 +1,96 @@
+"""At what scale does the stories arm move the embedded model, measurably? The shipped sample
+corpus (stories written for parables, through the quality gate, dedup and both eval-leak
+guards) trains the stories arm of the embedded 135M model with LoRA at several sizes and
+epochs; the narrative-prior probe (200 openings, 25 scenes, never trained on) is scored on
+the untrained model and on each arm, and compared paired and clustered by scene
+(parables.experiment.analysis). Nothing about the probe or the corpus is chosen from these
+results; the demo's scale is set from this table afterwards.
+
+    .venv/bin/python benchmarks/bench_effect.py [--sizes 60,120,240] [--epochs 1,2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="60,120,240")
+    ap.add_argument("--epochs", default="1")
+    ap.add_argument("--max-length", type=int, default=512)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+
+    from parables.config import load_config
+    from parables.evaluation.battery import run_eval
+    from parables.evaluation.config import PriorEval
+    from parables.experiment.analysis import compare_arms
+    from parables.generation.samples import sample_stories
+    from parables.models.ref import ModelRef
+    from parables.run import RunDir
+    from parables.training.data import ArmData, tokenize_rows
+    from parables.training.sft import train_arm
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-effect-"))
+    corpus = sample_stories()
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus; sample corpus: "
+          f"{len(corpus)} stories after the gate, dedup and guards")
+    base_cfg = load_config(None, {"runs_dir": str(tmp), "name": "base",
+                                  "training.max_length": args.max_length,
+                                  "training.batch_size": 4, "training.save_steps": 10_000,
+                                  "training.learning_rate": 2e-4})
+    from transformers import AutoTokenizer
+
+    base_ref = base_cfg.models.target.ref
+    tokenizer = AutoTokenizer.from_pretrained(str(base_ref.local_path()))
+    spec = PriorEval()
+    run = RunDir.of(base_cfg)
+    base = run_eval(base_cfg, spec, base_ref, run.eval("baseline", name="prior"))
+    rows_all = [{"id": s["id"], "source": "story", "text": s["text"]} for s in corpus]
+    results = []
+    print("| stories | epochs | trained tokens | train min | mean P(trope) baseline -> arm | "
+          "prefers trope baseline -> arm | reduction [95% CI] | sign-flip p | Wilcoxon p |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for size in (int(x) for x in args.sizes.split(",")):
+        for epochs in (float(x) for x in args.epochs.split(",")):
+            cfg = base_cfg.model_copy(update={
+                "name": f"s{size}-e{epochs:g}",
+                "training": base_cfg.training.model_copy(update={"epochs": epochs})})
+            data: ArmData = tokenize_rows("stories", rows_all[:size], tokenizer,
+                                          args.max_length)
+            t0 = time.perf_counter()
+            arm = train_arm(cfg, data, progress=False)
+            minutes = (time.perf_counter() - t0) / 60
+            assert arm is not None
+            record = run_eval(cfg, spec, ModelRef.weights(Path(arm.merged)),
+                              RunDir.of(cfg).eval("stories", name="prior"))
+            comp = compare_arms({"baseline": [base.items], "stories": [record.items]},
+                                n_boot=2000)
+            a, b = comp.arms["stories"], comp.arms["baseline"]
+            vs = a.vs_baseline
+            assert vs is not None
+            row = {"stories": size, "epochs": epochs, "trained_tokens": data.trained_tokens,
+                   "minutes": round(minutes, 1), "mean_p_base": b.mean_p_misaligned,
+                   "mean_p_arm": a.mean_p_misaligned, "rate_base": b.propensity,
+                   "rate_arm": a.propensity, "reduction": vs.reduction_factor,
+                   "reduction_ci": vs.reduction_ci, "p": vs.p_value,
+                   "p_wilcoxon": vs.p_misaligned_p_value}
+            results.append(row)
+            print(f"| {size} | {epochs:g} | {data.trained_tokens:,} | {minutes:.1f} | "
+                  f"{b.mean_p_misaligned:.3f} -> {a.mean_p_misaligned:.3f} | "
+                  f"{b.propensity:.1%} -> {a.propensity:.1%} | {vs.reduction_factor:.2f}x "
+                  f"[{vs.reduction_ci[0]:.2f}, {vs.reduction_ci[1]:.2f}] | {vs.p_value:.3g} | "
+                  f"{(vs.p_misaligned_p_value or float('nan')):.3g} |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
