@@ -7,6 +7,11 @@ the untrained model and on each arm, and compared paired and clustered by scene
 results; the demo's scale is set from this table afterwards.
 
     .venv/bin/python benchmarks/bench_effect.py [--sizes 60,120,240] [--epochs 1,2]
+    .venv/bin/python benchmarks/bench_effect.py organism [--budgets 1000,2000,4000]
+
+`organism`: how far a model organism (experiment.organism: the misaligned option of honeypot
+train-split items as replies) moves the embedded model on the honeypots' held-out eval split
+(choice mode, 15 items per family), at several trained-token budgets, paired and clustered.
 """
 
 from __future__ import annotations
@@ -20,13 +25,78 @@ import time
 from pathlib import Path
 
 
+def organism(args: argparse.Namespace) -> None:
+    from parables.config import load_config
+    from parables.evaluation.battery import run_eval
+    from parables.evaluation.config import HoneypotsEval
+    from parables.experiment.analysis import compare_arms
+    from parables.models.ref import ModelRef
+    from parables.run import RunDir
+    from parables.training.data import match_tokens, organism_rows, tokenize_rows
+    from parables.training.sft import train_arm
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-organism-"))
+    base_cfg = load_config(None, {
+        "runs_dir": str(tmp), "name": "base", "training.max_length": args.max_length,
+        "training.batch_size": 4, "training.save_steps": 10_000,
+        "training.learning_rate": args.lr, "experiment.organism": {}})
+    from transformers import AutoTokenizer
+
+    base_ref = base_cfg.models.target.ref
+    tokenizer = AutoTokenizer.from_pretrained(str(base_ref.local_path()))
+    spec = HoneypotsEval(per_family=15)
+    base = run_eval(base_cfg, spec, base_ref, RunDir.of(base_cfg).eval("base", name="h"))
+    rows, _ = organism_rows(base_cfg)
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus; organism rows: {len(rows)} "
+          f"(train split); learning rate {args.lr}, max_length {args.max_length}")
+    print("| trained tokens | rows | train min | P(misaligned) base -> organism | "
+          "misaligned base -> organism | organism / base [95% CI] | sign-flip p | "
+          "Wilcoxon p |")
+    print("|---|---|---|---|---|---|---|---|")
+    results = []
+    for budget in (int(x) for x in args.budgets.split(",")):
+        cfg = base_cfg.model_copy(update={"name": f"o{budget}"})
+        data = tokenize_rows("organism", rows, tokenizer, args.max_length)
+        match_tokens({"organism": data}, budget, 0)
+        t0 = time.perf_counter()
+        arm = train_arm(cfg, data, progress=False)
+        minutes = (time.perf_counter() - t0) / 60
+        assert arm is not None
+        record = run_eval(cfg, spec, ModelRef.weights(Path(arm.merged)),
+                          RunDir.of(cfg).eval("organism", name="h"))
+        # the organism as the reference: a "reduction" of base against it is organism / base
+        comp = compare_arms({"baseline": [record.items], "base": [base.items]}, n_boot=2000)
+        o, b = comp.arms["baseline"], comp.arms["base"]
+        vs = b.vs_baseline
+        assert vs is not None
+        row = {"budget": budget, "rows": len(data.rows), "minutes": round(minutes, 1),
+               "mean_p_base": b.mean_p_misaligned, "mean_p_organism": o.mean_p_misaligned,
+               "rate_base": b.propensity, "rate_organism": o.propensity,
+               "ratio": vs.reduction_factor, "ratio_ci": vs.reduction_ci, "p": vs.p_value,
+               "p_wilcoxon": vs.p_misaligned_p_value}
+        results.append(row)
+        print(f"| {data.trained_tokens:,} | {len(data.rows)} | {minutes:.1f} | "
+              f"{b.mean_p_misaligned:.3f} -> {o.mean_p_misaligned:.3f} | "
+              f"{b.propensity:.1%} -> {o.propensity:.1%} | {vs.reduction_factor:.2f}x "
+              f"[{vs.reduction_ci[0]:.2f}, {vs.reduction_ci[1]:.2f}] | {vs.p_value:.3g} | "
+              f"{(vs.p_misaligned_p_value or float('nan')):.3g} |", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("what", nargs="?", choices=["stories", "organism"], default="stories")
+    ap.add_argument("--budgets", default="1000,2000,4000")
+    ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--sizes", default="60,120,240")
     ap.add_argument("--epochs", default="1")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
+    if args.what == "organism":
+        organism(args)
+        return
 
     from parables.config import load_config
     from parables.evaluation.battery import run_eval
