@@ -102,6 +102,13 @@ def test_generator_replies_are_kept_only_when_rated_aligned() -> None:
     n = len(build_items("train"))
     assert len(rows) == (n + 1) // 2 and f"{n // 2} dropped" in notes[0]
     assert all(r["reply_from"] == "generator" for r in rows)
+    # two sampled replies per scenario: twice the calls, distinct row ids
+    two = cfg.model_copy(update={"training": cfg.training.model_copy(
+        update={"replies_per_item": 2})})
+    before = calls["n"]
+    rows, _ = refusal_rows(two, "refusal", progress=False)
+    assert calls["n"] - before == 2 * n and len(rows) == n
+    assert len({r["id"] for r in rows}) == n
 
 
 def test_eval_items_are_refused_as_training_data(tmp_path, tiny, capsys,
@@ -126,6 +133,34 @@ def test_token_matching_gives_equal_counts(tmp_path, tiny) -> None:  # type: ign
     capped = prepare_arms(_config(tmp_path, tiny, token_budget=500), ["refusal"], tok,
                           progress=False)
     assert capped["refusal"].trained_tokens == 500
+
+
+def test_budget_matching_grows_small_arms_and_mixes_by_share(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
+    from parables.experiment.runner import describe_training
+
+    cfg = _config(tmp_path, tiny, match_tokens="budget", token_budget=3000,
+                  mixed_stories_share=0.25)
+    _write_stories(cfg)
+    tok = AutoTokenizer.from_pretrained(tiny)
+    arms = prepare_arms(cfg, ["stories", "refusal", "mixed"], tok, progress=False)
+    assert {a: d.trained_tokens for a, d in arms.items()} == {
+        "stories": 3000, "refusal": 3000, "mixed": 3000}
+    stories = arms["stories"]
+    assert len(stories.rows) > len(STORIES)  # the few stories repeat to reach the budget
+    assert any("grown from" in n and "repeating" in n for n in stories.notes)
+    assert any("discarded" in n for n in arms["refusal"].notes)
+    mixed = arms["mixed"]
+    story_tokens = sum(sum(t != -100 for t in lab) for row, lab in
+                       zip(mixed.rows, mixed.labels, strict=True) if row["source"] == "story")
+    assert story_tokens == 750  # a quarter of the budget
+    plan = describe_training(cfg.model_copy(update={"experiment": cfg.experiment.model_copy(
+        update={"arms": ["baseline", "stories", "refusal"]})}))
+    assert "token matching: budget" in plan and "stories: 3 rows" in plan
+    assert "repeated" in plan and "discarded" in plan
+    # older configs: match_tokens: true is `smallest`; budget without a budget is refused
+    assert _config(tmp_path, tiny, match_tokens=True).training.match_tokens == "smallest"
+    with pytest.raises(ParablesError, match="token_budget"):
+        _config(tmp_path, tiny, match_tokens="budget")
 
 
 def test_chat_stories_train_only_on_the_reply(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]

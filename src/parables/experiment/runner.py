@@ -143,7 +143,7 @@ def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: C
         t = config.training
         cfg = config.model_copy(update={"training": t.model_copy(update={
             "epochs": spec.epochs, "learning_rate": spec.learning_rate or t.learning_rate,
-            "match_tokens": False, "token_budget": spec.token_budget, "data": None,
+            "match_tokens": "off", "token_budget": spec.token_budget, "data": None,
             "max_steps": None})})
         with run.stage("organism") as st:
             trained = train_arms(cfg, ["organism"], progress=progress, ledger=st.usage)
@@ -501,7 +501,7 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
             uses_generator(config):
         styles = {a for a in _arms(config) if a in ("refusal", "deliberative")} | (
             {"refusal"} if "mixed" in _arms(config) else set())
-        n = len(select_items("train"))
+        n = len(select_items("train")) * config.training.replies_per_item
         add("refusal data", "generator", config.models.generator.model, n * len(styles),
             n * len(styles) * 450, n * len(styles) * 160)
     models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
@@ -561,8 +561,26 @@ def describe_training(config: ParablesConfig) -> str:
     """The training side of the plan, in words (local compute: not priced)."""
     arms = _arms(config)
     seeds = len(config.experiment.seeds or [config.seed])
+    from parables.training.data import plan_arms
+
     on = config.models.target.model
     if config.experiment.organism is not None:
         on = f"a model organism fine-tuned from {on}"
-    return (f"training: {len(arms)} arm(s) x {seeds} seed(s) x {config.experiment.rounds} "
-            f"round(s) of {config.training.method} on {on} (local compute, not priced)")
+    lines = [f"training: {len(arms)} arm(s) x {seeds} seed(s) x {config.experiment.rounds} "
+             f"round(s) of {config.training.method} on {on} (local compute, not priced); "
+             f"token matching: {config.training.match_tokens}"]
+    if config.training.data is not None:
+        return lines[0]
+    for p in plan_arms(config, arms):
+        est = "~" if p.estimated else ""
+        line = f"  {p.arm}: {p.rows:,} rows, {est}{p.trained_tokens:,} trained tokens"
+        if p.target is not None and p.target != p.trained_tokens:
+            line += f" -> {p.target:,}: "
+            if p.passes > 1:
+                line += (f"every row repeated {p.passes:.1f}x (it cannot reach the budget "
+                         "with distinct rows)")
+            else:
+                line += (f"{p.rows_used:,} of its {p.rows:,} rows used, "
+                         f"{1 - p.target / max(p.trained_tokens, 1):.0%} discarded")
+        lines.append(line)
+    return "\n".join(lines)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from parables._schema import Strict
 
@@ -44,9 +44,33 @@ class TrainingConfig(Strict):
         "auto", description="refusal/deliberative replies: written by the generator and "
         "kept when the honeypot scorer rates them aligned, or from templates; auto uses "
         "templates when the generator is the embedded model")
-    match_tokens: bool = Field(False, description="subsample arms to equal trained tokens")
+    replies_per_item: int = Field(1, ge=1, description="generator replies sampled per "
+                                  "train-split scenario (refusal/deliberative/mixed): more "
+                                  "distinct rows for an arm grown to a token budget")
+    match_tokens: Literal["off", "smallest", "budget"] = Field(
+        "off", description="equal trained tokens for every arm: smallest (cut every arm to the "
+        "smallest one, or to token_budget if lower; what is discarded is reported) or budget "
+        "(exactly token_budget: larger arms are cut, smaller ones repeat their rows); true "
+        "means smallest")
     token_budget: int | None = Field(None, ge=1, description="cap every arm at this many "
-                                     "trained tokens")
+                                     "trained tokens (the target of match_tokens: budget)")
+    mixed_stories_share: float = Field(
+        0.5, ge=0, le=1, description="share of the mixed arm's trained tokens that come from "
+        "stories when arms are matched (the rest: refusal replies)")
+
+    @field_validator("match_tokens", mode="before")
+    @classmethod
+    def _bool_is_smallest(cls, value: object) -> object:
+        if isinstance(value, bool):  # older configs: match_tokens: true
+            return "smallest" if value else "off"
+        return value
+
+    @model_validator(mode="after")
+    def _budget_has_a_target(self) -> TrainingConfig:
+        if self.match_tokens == "budget" and self.token_budget is None:
+            raise ValueError("match_tokens: budget needs token_budget (the trained tokens "
+                             "every arm is brought to)")
+        return self
     data: Path | None = Field(None, description="your own JSONL instead of the built arm "
                               "data (rows: text, messages, or prompt + completion)")
     stories: Path | None = Field(None, description="story dataset: a JSONL, or `sample` for "

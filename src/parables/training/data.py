@@ -45,8 +45,10 @@ __all__ = [
     "cached_rows",
     "check_not_eval",
     "load_rows",
+    "ArmPlan",
     "match_tokens",
     "organism_rows",
+    "plan_arms",
     "prepare_arms",
     "refusal_rows",
     "story_rows",
@@ -210,12 +212,16 @@ def refusal_rows(
     if not uses_generator(config):
         return ([_chat_row(i, style, template_reply(i, style), "template") for i in items],
                 [f"{style} replies from templates (no capable generator configured)"])
-    replies = asyncio.run(_generate_replies(config, items, style, ledger, progress))
+    per_item = config.training.replies_per_item
+    replies = asyncio.run(_generate_replies(config, items * per_item, style, ledger, progress))
     rows, dropped = [], 0
-    for item, reply in zip(items, replies, strict=True):
+    for k, (item, reply) in enumerate(zip(items * per_item, replies, strict=True)):
         good = [i for i in range(len(item.options)) if i not in item.misaligned]
         if reply is not None and chosen_letter(reply, len(item.options)) in good:
-            rows.append(_chat_row(item, style, reply, "generator"))
+            row = _chat_row(item, style, reply, "generator")
+            if k >= len(items):  # the item's second, third... sampled reply
+                row["id"] = f"{row['id']}-{k // len(items) + 1}"
+            rows.append(row)
         else:
             dropped += 1
     if not rows:
@@ -239,10 +245,13 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
     gate = asyncio.Semaphore(config.generation.max_connections)
     gen = GenerateConfig(temperature=0.7, max_tokens=400, seed=config.seed)
 
+    distinct = len({item.id for item in items})
     with progress_bar(progress, transient=True) as bar:
         task = bar.add_task(f"{style} replies", total=len(items), status="")
 
-        async def one(item: HoneypotItem) -> str | None:
+        async def one(k: int, item: HoneypotItem) -> str | None:
+            # the n-th sampled reply to an item is drawn with its own seed
+            sampled = gen.model_copy(update={"seed": config.seed + k // distinct})
             good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
             prompt = _GENERATOR_PROMPT.format(
                 system=item.system or "(none)", user=item.user, style=_STYLES[style],
@@ -252,14 +261,14 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
             async with gate:
                 try:
                     out = await generate(model, prompt, role="generator", ledger=ledger,
-                                         config=gen)
+                                         config=sampled)
                 except ModelCallError:
                     return None
                 finally:
                     bar.advance(task)
             return out.completion.strip() or None
 
-        return list(await asyncio.gather(*(one(i) for i in items)))
+        return list(await asyncio.gather(*(one(k, i) for k, i in enumerate(items))))
 
 
 def stories_path(config: ParablesConfig) -> Path:
@@ -470,34 +479,157 @@ def _end_of(labels: list[int], trained: int) -> int:
     return len(labels)
 
 
-def match_tokens(arms: dict[str, ArmData], budget: int | None, seed: int) -> int:
-    """Subsample every arm to exactly the same number of trained tokens: the smallest arm's
-    count (or `budget` if lower). Rows are taken in a seeded order; the last one is cut to
-    land on the budget exactly. Returns the budget."""
-    target = min(a.trained_tokens for a in arms.values())
-    if budget is not None:
-        target = min(target, budget)
+def _take(data: ArmData, target: int, order: list[int]) -> None:
+    """Keep rows in `order` (indices may repeat) until exactly `target` trained tokens; the
+    last row is cut to land on the target."""
+    rows, ids, labels, left = [], [], [], target
+    for i in order:
+        if left <= 0:
+            break
+        lab = data.labels[i]
+        trained = sum(1 for t in lab if t != -100)
+        if trained == 0:
+            continue
+        cut_ids, cut_lab = data.input_ids[i], lab
+        if trained > left:  # cut this example after `left` trained tokens
+            end = _end_of(lab, left)
+            cut_ids, cut_lab = cut_ids[:end], lab[:end]
+            trained = left
+        rows.append(data.rows[i])
+        ids.append(cut_ids)
+        labels.append(cut_lab)
+        left -= trained
+    data.rows, data.input_ids, data.labels = rows, ids, labels
+
+
+def _passes(n: int, passes: int, rng: random.Random) -> list[int]:
+    """`passes` seeded shuffles of range(n), one after another (each row once per pass)."""
+    order: list[int] = []
+    for _ in range(passes):
+        one = list(range(n))
+        rng.shuffle(one)
+        order += one
+    return order
+
+
+def _resize(data: ArmData, target: int, seed: int | str, grow: bool,
+            stories_share: float | None = None) -> None:
+    """Cut (or, with `grow`, repeat) one arm to `target` trained tokens, noting what that
+    cost; the mixed arm takes `stories_share` of its tokens from stories, the rest replies."""
+    if stories_share is not None and data.arm == "mixed":
+        shares = {"stories": round(target * stories_share)}
+        shares["replies"] = target - shares["stories"]
+        merged = []
+        for name, share in shares.items():
+            idx = [i for i, r in enumerate(data.rows) if (r["source"] == "story") ==
+                   (name == "stories")]
+            piece = ArmData(data.arm, [data.rows[i] for i in idx],
+                            [data.input_ids[i] for i in idx], [data.labels[i] for i in idx])
+            _resize(piece, share, f"{seed}-{name}", grow)
+            data.notes += [f"mixed {name}: {note}" for note in piece.notes]
+            merged += list(zip(piece.rows, piece.input_ids, piece.labels, strict=True))
+        random.Random(f"{seed}-mixed").shuffle(merged)
+        data.rows = [m[0] for m in merged]
+        data.input_ids = [m[1] for m in merged]
+        data.labels = [m[2] for m in merged]
+        return
+    have, rows_before = data.trained_tokens, len(data.rows)
+    passes = -(-target // have) if grow and 0 < have < target else 1
+    _take(data, target, _passes(rows_before, passes, random.Random(f"{seed}-{data.arm}")))
+    if have == 0:
+        data.notes.append("no rows to train on")
+    elif have < target and grow:
+        data.notes.append(f"grown from {have:,} to {target:,} trained tokens by repeating its "
+                          f"{rows_before} rows ({target / have:.1f} passes): fewer distinct "
+                          "rows than the budget asks for")
+    elif have < target:
+        data.notes.append(f"only {have:,} trained tokens, short of {target:,}")
+    elif have > target:
+        data.notes.append(f"cut to {target:,} trained tokens: {len(data.rows)} of "
+                          f"{rows_before} rows used, {1 - target / have:.0%} of its "
+                          f"{have:,} tokens discarded")
+    else:
+        data.notes.append(f"{target:,} trained tokens, all {rows_before} rows")
+
+
+def match_tokens(arms: dict[str, ArmData], budget: int | None, seed: int,
+                 policy: str = "smallest", stories_share: float | None = None) -> int:
+    """Bring every arm to the same number of trained tokens and return it. `smallest`: the
+    smallest arm's count (or `budget` if lower) — larger arms are cut, and what that discards
+    is noted; `budget`: exactly `budget` — larger arms are cut, smaller ones repeat their rows
+    (noted). Rows are taken in a seeded order."""
+    if policy == "budget":
+        if budget is None:
+            raise ParablesError("training.match_tokens: budget needs training.token_budget")
+        target = budget
+    else:
+        target = min(a.trained_tokens for a in arms.values())
+        if budget is not None:
+            target = min(target, budget)
     for data in arms.values():
-        order = list(range(len(data.rows)))
-        random.Random(f"{seed}-{data.arm}").shuffle(order)
-        rows, ids, labels, left = [], [], [], target
-        for i in order:
-            if left <= 0:
-                break
-            lab = data.labels[i]
-            trained = sum(1 for t in lab if t != -100)
-            cut_ids, cut_lab = data.input_ids[i], lab
-            if trained > left:  # cut this example after `left` trained tokens
-                end = _end_of(lab, left)
-                cut_ids, cut_lab = cut_ids[:end], lab[:end]
-                trained = left
-            rows.append(data.rows[i])
-            ids.append(cut_ids)
-            labels.append(cut_lab)
-            left -= trained
-        data.rows, data.input_ids, data.labels = rows, ids, labels
-        data.notes.append(f"token-matched to {target} trained tokens")
+        _resize(data, target, seed, grow=policy == "budget", stories_share=stories_share)
     return target
+
+
+@dataclass
+class ArmPlan:
+    """What one arm will train on, estimated before anything is generated or trained."""
+
+    arm: str
+    rows: int  # rows the arm's data will hold
+    trained_tokens: int  # estimated, before matching
+    target: int | None  # after matching (None: not matched)
+    rows_used: int
+    passes: float  # > 1: rows repeated to reach the budget
+    estimated: bool  # from planned sizes (True) or from data on disk (False)
+
+
+#: trained tokens of one generator-written reply (the dry run's assumption)
+REPLY_TOKENS = 160
+
+
+def plan_arms(config: ParablesConfig, arms: list[str]) -> list[ArmPlan]:
+    """Trained tokens per arm and how many of its rows matching will use, for the dry run:
+    from the data on disk where it exists (the story dataset, the templates), else from the
+    planned sizes (stories.n stories of the planned length, REPLY_TOKENS per reply)."""
+    from parables.text import words
+
+    t = config.training
+    story_file = stories_path(config)
+    if story_file.is_file():
+        texts = [r.get("text", "") for r in load_rows(story_file)]
+        stories = (len(texts), int(sum(len(words(x)) for x in texts) * 1.3), False)
+    else:
+        from parables.generation.pipeline import plan
+
+        p = plan(config, config.stories.n)
+        stories = (config.stories.n, p.output_tokens.get("generator", 0) // max(
+            1, 1 + int(config.stories.brainstorm) + 2 * int(config.stories.revise)), True)
+    items = build_items("train")
+    if uses_generator(config):
+        replies = (len(items) * t.replies_per_item, len(items) * t.replies_per_item *
+                   REPLY_TOKENS, True)
+    else:
+        n = sum(len(words(template_reply(i, "refusal"))) for i in items)
+        replies = (len(items), int(n * 1.3), False)
+    sizes = {"stories": stories, "refusal": replies, "deliberative": replies,
+             "mixed": (stories[0] + replies[0], stories[1] + replies[1], stories[2] or
+                       replies[2])}
+    plans = []
+    chosen = {arm: sizes[arm] for arm in arms if arm in sizes}
+    target: int | None = None
+    if t.match_tokens == "budget":
+        target = t.token_budget
+    elif t.match_tokens == "smallest" and chosen:
+        target = min(v[1] for v in chosen.values())
+        target = min(target, t.token_budget) if t.token_budget else target
+    for arm, (rows, tokens, estimated) in chosen.items():
+        cap = target if target is not None else (
+            min(tokens, t.token_budget) if t.token_budget else None)
+        share = cap / tokens if cap is not None and tokens else 1.0
+        plans.append(ArmPlan(arm, rows, tokens, cap, min(rows, round(rows * share)),
+                             max(1.0, share), estimated))
+    return plans
 
 
 # --- arms ------------------------------------------------------------------------------------
@@ -507,6 +639,8 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     key: dict[str, Any] = {"arm": arm, "seed": config.seed, "story_format": t.story_format,
                            "replies": (config.models.generator.model
                                        if uses_generator(config) else "template")}
+    if t.replies_per_item > 1 and uses_generator(config):
+        key["replies_per_item"] = t.replies_per_item
     organism = config.experiment.organism
     if arm == "organism" and organism is not None:
         key["organism"] = organism.model_dump(mode="json")
@@ -548,9 +682,10 @@ def prepare_arms(config: ParablesConfig, arms: list[str], tokenizer: Any,
         data = tokenize_rows(arm, rows, tokenizer, t.max_length)
         data.notes = [*notes, *data.notes]
         out[arm] = data
-    if t.match_tokens:
-        match_tokens(out, t.token_budget, config.seed)
+    if t.match_tokens != "off":
+        match_tokens(out, t.token_budget, config.seed, t.match_tokens, t.mixed_stories_share)
     elif t.token_budget is not None:
         for arm, data in out.items():
-            match_tokens({arm: data}, t.token_budget, config.seed)
+            if data.trained_tokens > t.token_budget:
+                match_tokens({arm: data}, t.token_budget, config.seed)
     return out
