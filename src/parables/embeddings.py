@@ -11,7 +11,7 @@ from typing import Any
 
 from parables.errors import ParablesError
 
-__all__ = ["embed", "minilm_dir"]
+__all__ = ["embed", "mean_pooled", "minilm_dir"]
 
 
 def minilm_dir() -> Path:
@@ -35,14 +35,16 @@ def _model() -> tuple[Any, Any]:
         path).eval()
 
 
-def embed(texts: list[str], batch_size: int = 32, max_length: int = 256) -> Any:
-    """Unit-length embeddings, one row per text (a float32 torch tensor)."""
+def mean_pooled(texts: list[str], max_length: int, batch_size: int,
+                layers: tuple[int, ...] = (-1,)) -> Any:
+    """MiniLM hidden states of `layers` (default: the last), mean-pooled over each text's
+    first `max_length` tokens and concatenated: (n, 384 * len(layers)) float32 tensor."""
     import torch
 
     tokenizer, model = _model()
     tokenizer.enable_truncation(max_length)
     # lengths padded to multiples of 32: few distinct shapes, so oneDNN's per-shape caches
-    # stay small over a long corpus audit
+    # stay small over a long corpus audit; small batches keep the activations (and RSS) small
     tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=32)
     rows = []
     with torch.inference_mode():
@@ -50,9 +52,19 @@ def embed(texts: list[str], batch_size: int = 32, max_length: int = 256) -> Any:
             batch = tokenizer.encode_batch(texts[i : i + batch_size])
             ids = torch.tensor([b.ids for b in batch])
             attention = torch.tensor([b.attention_mask for b in batch])
-            hidden = model(input_ids=ids, attention_mask=attention,
-                           token_type_ids=torch.zeros_like(ids)).last_hidden_state
+            out = model(input_ids=ids, attention_mask=attention,
+                        token_type_ids=torch.zeros_like(ids),
+                        output_hidden_states=layers != (-1,))
+            states = [out.last_hidden_state] if layers == (-1,) else \
+                [out.hidden_states[k] for k in layers]
             mask = attention.unsqueeze(-1).float()
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            rows.append(torch.nn.functional.normalize(pooled, dim=-1))
-    return torch.cat(rows) if rows else torch.zeros((0, 384))
+            rows.append(torch.cat([(h * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+                                   for h in states], dim=1))
+    return torch.cat(rows) if rows else torch.zeros((0, 384 * len(layers)))
+
+
+def embed(texts: list[str], batch_size: int = 32, max_length: int = 256) -> Any:
+    """Unit-length embeddings, one row per text (a float32 torch tensor)."""
+    import torch
+
+    return torch.nn.functional.normalize(mean_pooled(texts, max_length, batch_size), dim=-1)

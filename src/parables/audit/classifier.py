@@ -69,29 +69,9 @@ def tropes(text: str) -> list[str]:
 def features(texts: list[str], batch_size: int = 8) -> Any:
     """(n, 384 * len(FEATURE_LAYERS)) float32: MiniLM hidden states of FEATURE_LAYERS,
     mean-pooled over each text's first MAX_TOKENS tokens, concatenated."""
-    import numpy as np
-    import torch
+    from parables.embeddings import mean_pooled
 
-    from parables.embeddings import _model
-
-    tokenizer, model = _model()
-    tokenizer.enable_truncation(MAX_TOKENS)
-    # lengths padded to multiples of 32: few distinct shapes, so oneDNN's per-shape caches
-    # stay small over a long audit; small batches keep the activations (and RSS) small
-    tokenizer.enable_padding(pad_id=0, pad_token="[PAD]", pad_to_multiple_of=32)
-    rows = []
-    with torch.inference_mode():
-        for i in range(0, len(texts), batch_size):
-            batch = tokenizer.encode_batch(texts[i : i + batch_size])
-            ids = torch.tensor([b.ids for b in batch])
-            attention = torch.tensor([b.attention_mask for b in batch])
-            out = model(input_ids=ids, attention_mask=attention,
-                        token_type_ids=torch.zeros_like(ids), output_hidden_states=True)
-            mask = attention.unsqueeze(-1).float()
-            rows.append(torch.cat([(out.hidden_states[k] * mask).sum(1) / mask.sum(1)
-                                   for k in FEATURE_LAYERS], dim=1).numpy())
-    width = 384 * len(FEATURE_LAYERS)
-    return np.concatenate(rows) if rows else np.zeros((0, width), dtype=np.float32)
+    return mean_pooled(texts, MAX_TOKENS, batch_size, tuple(FEATURE_LAYERS)).numpy()
 
 
 def cached_features(texts: list[str]) -> Any:
