@@ -3,6 +3,7 @@ throughput per core (first pass alone, end to end) and peak memory as the input 
 
     .venv/bin/python benchmarks/bench_audit.py accuracy
     .venv/bin/python benchmarks/bench_audit.py speed [--sizes 100,1000] [--first-pass-mb 50]
+    .venv/bin/python benchmarks/bench_audit.py ray [--ray-mb 50] [--ray-cpus 2]
 
 `accuracy` reads `src/parables/audit/data/heldout.jsonl` (260 passages written separately
 from the training set; only ever used here, never to choose anything). `speed` runs every
@@ -10,7 +11,11 @@ measurement in a fresh process pinned to one thread (torch, BLAS and the tokeniz
 --repeats runs; the corpus is JSONL documents of ~2 KB of prose made of common English words,
 one in 200 carrying a passage that portrays an AI (drawn from the training set), written once
 to a temporary directory. A second first-pass corpus is made only of the training set's
-no-AI passages (hard negatives: many windows flagged): the pass's worst case.
+no-AI passages (hard negatives: many windows flagged): the pass's worst case. `ray` audits
+one corpus in one process (`--engine local`, torch on its default threads) and on a local Ray
+runtime of --ray-cpus CPUs (`--engine ray`, one single-threaded actor per CPU, the corpus cut
+into 4 shards per CPU), each in a fresh process, checks that the counts agree and prints the
+ratio of the medians (Ray start-up is timed apart; the actors' model loading counts).
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ import json
 import os
 import platform
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ONE_CORE = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
             "RAYON_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -176,8 +183,79 @@ def child_audit(path: str, out: str, mode: str) -> None:
                       "candidates": r.candidates, "peak_mb": peak}))
 
 
-def _child(*args: str) -> dict[str, float]:
-    env = {**os.environ, **ONE_CORE}
+def child_ray_audit(path: str, out: str, mode: str, cpus: str, shard_mb: str) -> None:
+    import logging
+
+    import ray
+
+    from parables.audit.scan import AuditConfig, audit_corpus
+
+    t0 = time.perf_counter()
+    ray.init(num_cpus=int(cpus), include_dashboard=False, log_to_driver=False,
+             logging_level=logging.WARNING)
+    startup = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = audit_corpus(AuditConfig(paths=[path], out=Path(out), progress=False, first_pass=mode,
+                                 engine="ray", shard_mb=float(shard_mb)))
+    seconds = time.perf_counter() - t0
+    ray.shutdown()
+    print(json.dumps({"seconds": seconds, "startup": startup, "documents": r.documents,
+                      "candidates": r.candidates,
+                      "labels": {k: v.count for k, v in r.labels.items()}}))
+
+
+def child_local_audit(path: str, out: str, mode: str) -> None:
+    from parables.audit.scan import AuditConfig, audit_corpus
+
+    t0 = time.perf_counter()
+    r = audit_corpus(AuditConfig(paths=[path], out=Path(out), progress=False, first_pass=mode,
+                                 checkpoint_every=10_000))
+    print(json.dumps({"seconds": time.perf_counter() - t0, "documents": r.documents,
+                      "candidates": r.candidates,
+                      "labels": {k: v.count for k, v in r.labels.items()}}))
+
+
+def ray_ratio(mb: int, cpus: int, mode: str, repeats: int) -> None:
+    import torch
+
+    from parables.audit.classifier import default_classifier
+    from parables.audit.detector import default_detector
+    from parables.audit.distributed import plan_shards
+    from parables.audit.scan import AuditConfig
+
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__};"
+          f" every run in a fresh process; median of {repeats}")
+    default_classifier()  # train/cache once, outside the timed runs
+    default_detector()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-audit-ray-"))
+    path = tmp / "prose.jsonl"
+    docs = write_corpus(path, mb)
+    shard_mb = mb / (4 * cpus)
+    shards = len(plan_shards(AuditConfig(paths=[str(path)], out=tmp, shard_mb=shard_mb)))
+    local = [_child("--local-audit-child", str(path), str(tmp / f"local-{i}"), mode,
+                    one_core=False) for i in range(repeats)]
+    on_ray = [_child("--ray-audit-child", str(path), str(tmp / f"ray-{i}"), mode, str(cpus),
+                     str(shard_mb), one_core=False) for i in range(repeats)]
+    same = all(r[k] == local[0][k] for r in local + on_ray
+               for k in ("documents", "candidates", "labels"))
+    t_local = statistics.median(r["seconds"] for r in local)
+    t_ray = statistics.median(r["seconds"] for r in on_ray)
+    print(f"\n{mb} MB ({docs:,} documents, {int(local[0]['candidates']):,} candidates, first "
+          f"pass {mode}); Ray: {cpus} CPUs, {shards} shards of ~{shard_mb:.1f} MB; same counts "
+          f"on both engines: {same}")
+    print("\n| engine | seconds | MB/s |\n|---|---|---|")
+    print(f"| local, one process | {t_local:.1f} | {mb / t_local:.2f} |")
+    startup = statistics.median(r["startup"] for r in on_ray)
+    print(f"| ray, local runtime, {cpus} CPUs | {t_ray:.1f} (+ {startup:.1f} s start-up) | "
+          f"{mb / t_ray:.2f} |")
+    print(f"\nratio single-process / Ray: **{t_local / t_ray:.2f}x**")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if not same:
+        raise SystemExit("the engines disagree: " + json.dumps([local[0], on_ray[0]]))
+
+
+def _child(*args: str, one_core: bool = True) -> dict[str, Any]:
+    env = {**os.environ, **(ONE_CORE if one_core else {})}
     out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True,
                          check=True, env=env).stdout.strip().splitlines()[-1]
     return json.loads(out)  # type: ignore[no-any-return]
@@ -227,19 +305,31 @@ def main() -> None:
     if len(sys.argv) == 5 and sys.argv[1] == "--audit-child":
         child_audit(sys.argv[2], sys.argv[3], sys.argv[4])
         return
+    if len(sys.argv) == 5 and sys.argv[1] == "--local-audit-child":
+        child_local_audit(sys.argv[2], sys.argv[3], sys.argv[4])
+        return
+    if len(sys.argv) == 7 and sys.argv[1] == "--ray-audit-child":
+        child_ray_audit(*sys.argv[2:])
+        return
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", choices=["accuracy", "speed", "all"], nargs="?", default="all")
+    ap.add_argument("what", choices=["accuracy", "speed", "ray", "all"], nargs="?",
+                    default="all")
     ap.add_argument("--sizes", default="100,1000", help="end-to-end corpus sizes in MB")
     ap.add_argument("--first-pass-mb", type=int, default=50)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--both-mb", type=int, default=5,
                     help="end-to-end size with the detector on (it flags many windows)")
+    ap.add_argument("--ray-mb", type=int, default=20, help="corpus size of `ray`")
+    ap.add_argument("--ray-cpus", type=int, default=2, help="CPUs of the local Ray runtime")
+    ap.add_argument("--ray-first-pass", default="both")
     args = ap.parse_args()
     if args.what in ("accuracy", "all"):
         accuracy()
     if args.what in ("speed", "all"):
         speed([int(s) for s in args.sizes.split(",")], args.first_pass_mb, args.repeats,
               args.both_mb)
+    if args.what == "ray":  # not part of `all`: it needs the optional `ray` extra
+        ray_ratio(args.ray_mb, args.ray_cpus, args.ray_first_pass, args.repeats)
 
 
 if __name__ == "__main__":

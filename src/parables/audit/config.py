@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from parables._schema import Strict
 
@@ -48,6 +48,21 @@ class AuditConfig(CorpusOptions):
         None, description="prosocial : misaligned ratio the rebalancing plan aims for")
     story_tokens: float | None = Field(None, gt=0, description="tokens per added story "
                                        "(default: 1,300)")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local (one process) or ray (Ray Data: shards of the input "
+        "scanned by actors, their counts merged; `pip install 'parables[ray]'`)")
+    address: str | None = Field(
+        None, description="Ray cluster to use (`auto`, or host:port of `ray start --head`); "
+        "default: a local Ray runtime started for the scan")
+    shard_mb: float = Field(
+        32.0, gt=0, description="ray engine: MB of a JSONL / text file / Parquet row groups per "
+        "shard, the unit of work and of resume (.gz files and hf: datasets are one shard)")
+
+    @model_validator(mode="after")
+    def _address_needs_ray(self) -> AuditConfig:
+        if self.address is not None and self.engine != "ray":
+            raise ValueError("--address is the Ray cluster of --engine ray; add --engine ray")
+        return self
 
 
 class AnnotateConfig(CorpusOptions):

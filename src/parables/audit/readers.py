@@ -2,7 +2,8 @@
 streaming mode. Never loads a corpus into memory; what cannot be read (invalid UTF-8, binary
 files, over-long lines, empty files, unreadable paths) is skipped and counted, never a crash.
 
-Every document comes with a resume position, so an audit can checkpoint and continue.
+Every document comes with a resume position, so an audit can checkpoint and continue; a
+reader given `start` and `end` positions reads just that range (the Ray engine's shards).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Doc", "Skips", "iter_documents", "source_size"]
+__all__ = ["JSONL_SUFFIXES", "Doc", "Skips", "iter_documents", "source_size"]
 
 MAX_LINE = 16 * 1024 * 1024  # a JSONL line or text chunk longer than this is skipped
 TEXT_CHUNK = 1024 * 1024  # plain text is read in ~1 MB documents, cut at line ends
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")
 
 
 @dataclass
@@ -51,10 +53,12 @@ def source_size(source: str) -> int:
 
 
 def iter_documents(source: str, field_name: str, skips: Skips, start: int = 0,
-                   split: str = "train") -> Iterator[Doc]:
-    """Documents of one source from resume position `start`."""
+                   split: str = "train", end: int | None = None) -> Iterator[Doc]:
+    """Documents of one source from resume position `start` up to position `end` (a line
+    start for JSONL/text, a row for Parquet/HF; None: the end of the source): a document is
+    read when it starts before `end`, and nothing after `end` is read or counted."""
     if source.startswith("hf:"):
-        yield from _hf(source[3:], field_name, split, skips, start)
+        yield from _hf(source[3:], field_name, split, skips, start, end)
         return
     path = Path(source)
     try:
@@ -66,11 +70,11 @@ def iter_documents(source: str, field_name: str, skips: Skips, start: int = 0,
             return
         name = path.name.lower()
         if name.endswith(".parquet"):
-            yield from _parquet(path, field_name, skips, start)
-        elif name.endswith((".jsonl", ".jsonl.gz", ".json.gz", ".ndjson")):
-            yield from _jsonl(path, field_name, skips, start)
+            yield from _parquet(path, field_name, skips, start, end)
+        elif name.endswith(JSONL_SUFFIXES):
+            yield from _jsonl(path, field_name, skips, start, end)
         else:
-            yield from _text(path, skips, start)
+            yield from _text(path, skips, start, end)
     except PermissionError:
         skips.add("unreadable path", source)
     except (OSError, EOFError, gzip.BadGzipFile) as e:
@@ -87,9 +91,13 @@ def _is_binary(head: bytes) -> bool:
     return b"\x00" in head
 
 
-def _lines(f: Any, skips: Skips, source: str) -> Iterator[tuple[bytes, int]]:
-    """Lines with the offset after each; over-long lines are skipped in bounded memory."""
+def _lines(f: Any, skips: Skips, source: str, end: int | None = None
+           ) -> Iterator[tuple[bytes, int]]:
+    """Lines with the offset after each, up to offset `end`; over-long lines are skipped in
+    bounded memory."""
     while True:
+        if end is not None and f.tell() >= end:
+            return
         line = f.readline(MAX_LINE)
         if not line:
             return
@@ -101,7 +109,8 @@ def _lines(f: Any, skips: Skips, source: str) -> Iterator[tuple[bytes, int]]:
         yield line, f.tell()
 
 
-def _jsonl(path: Path, field_name: str, skips: Skips, start: int) -> Iterator[Doc]:
+def _jsonl(path: Path, field_name: str, skips: Skips, start: int, end: int | None
+           ) -> Iterator[Doc]:
     source = str(path)
     with _open(path) as f:
         head = f.read(8192)
@@ -109,25 +118,25 @@ def _jsonl(path: Path, field_name: str, skips: Skips, start: int) -> Iterator[Do
             skips.add("binary file", source)
             return
         f.seek(start)
-        for raw, end in _lines(f, skips, source):
+        for raw, after in _lines(f, skips, source, end):
             if not raw.strip():
                 continue
             try:
                 row = json.loads(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                skips.add("invalid utf-8", f"{source} @ byte {end - len(raw)}")
+                skips.add("invalid utf-8", f"{source} @ byte {after - len(raw)}")
                 continue
             except json.JSONDecodeError:
-                skips.add("invalid json", f"{source} @ byte {end - len(raw)}")
+                skips.add("invalid json", f"{source} @ byte {after - len(raw)}")
                 continue
             text = row.get(field_name) if isinstance(row, dict) else None
             if not isinstance(text, str):
-                skips.add(f"no '{field_name}' field", f"{source} @ byte {end - len(raw)}")
+                skips.add(f"no '{field_name}' field", f"{source} @ byte {after - len(raw)}")
                 continue
-            yield Doc(source, end, text, len(raw))
+            yield Doc(source, after, text, len(raw))
 
 
-def _text(path: Path, skips: Skips, start: int) -> Iterator[Doc]:
+def _text(path: Path, skips: Skips, start: int, end: int | None) -> Iterator[Doc]:
     """Plain text as documents of about TEXT_CHUNK bytes, cut at line ends."""
     source = str(path)
     with _open(path) as f:
@@ -137,11 +146,11 @@ def _text(path: Path, skips: Skips, start: int) -> Iterator[Doc]:
         f.seek(start)
         buf: list[bytes] = []
         size = 0
-        for raw, end in _lines(f, skips, source):
+        for raw, after in _lines(f, skips, source, end):
             buf.append(raw)
             size += len(raw)
             if size >= TEXT_CHUNK:
-                yield _decode_text(source, b"".join(buf), end, skips)
+                yield _decode_text(source, b"".join(buf), after, skips)
                 buf, size = [], 0
         if buf:
             yield _decode_text(source, b"".join(buf), f.tell(), skips)
@@ -156,7 +165,8 @@ def _decode_text(source: str, blob: bytes, end: int, skips: Skips) -> Doc:
     return Doc(source, end, text, len(blob))
 
 
-def _parquet(path: Path, field_name: str, skips: Skips, start: int) -> Iterator[Doc]:
+def _parquet(path: Path, field_name: str, skips: Skips, start: int, end: int | None
+             ) -> Iterator[Doc]:
     import pyarrow.parquet as pq
 
     source = str(path)
@@ -168,19 +178,28 @@ def _parquet(path: Path, field_name: str, skips: Skips, start: int) -> Iterator[
     if field_name not in pf.schema_arrow.names:
         skips.add(f"no '{field_name}' column", source)
         return
-    row = 0
-    for batch in pf.iter_batches(batch_size=1024, columns=[field_name]):
+    # whole row groups before `start` are not read
+    first, row = 0, 0
+    while (first < pf.num_row_groups
+           and row + pf.metadata.row_group(first).num_rows <= start):
+        row += pf.metadata.row_group(first).num_rows
+        first += 1
+    groups = list(range(first, pf.num_row_groups))
+    for batch in pf.iter_batches(batch_size=1024, columns=[field_name], row_groups=groups):
         for text in batch.column(0).to_pylist():
             row += 1
             if row <= start:
                 continue
+            if end is not None and row > end:
+                return
             if not isinstance(text, str):
                 skips.add(f"no '{field_name}' value", f"{source} row {row}")
                 continue
             yield Doc(source, row, text, len(text.encode("utf-8", errors="replace")))
 
 
-def _hf(spec: str, field_name: str, split: str, skips: Skips, start: int) -> Iterator[Doc]:
+def _hf(spec: str, field_name: str, split: str, skips: Skips, start: int,
+        end: int | None) -> Iterator[Doc]:
     """`hf:<dataset id or local dir>[:<config>]`, streamed (nothing is downloaded whole)."""
     from datasets import load_dataset
 
@@ -191,6 +210,8 @@ def _hf(spec: str, field_name: str, split: str, skips: Skips, start: int) -> Ite
         skips.add("unreadable dataset", f"hf:{spec}: {str(e)[:160]}")
         return
     for row_n, row in enumerate(ds.skip(start) if start else ds, start + 1):
+        if end is not None and row_n > end:
+            return
         text = row.get(field_name)
         if not isinstance(text, str):
             skips.add(f"no '{field_name}' field", f"hf:{spec} row {row_n}")

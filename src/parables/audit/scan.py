@@ -5,7 +5,8 @@ classifier's errors, the report and the rebalancing plan.
 Memory stays flat: documents are read one at a time, candidates are classified in small
 batches, and only counts plus a bounded set of top examples are kept. Every `checkpoint_every`
 documents the state is written to `audit/checkpoint.json`; a rerun with the same inputs
-resumes from there.
+resumes from there. `engine="ray"` runs the same `_Scanner` over shards of the input on Ray
+Data and merges their states (`distributed.py`).
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class AuditResult(BaseModel):
     mb_per_second: float | None
     classifier: str
     plan: RebalancingPlan | None = None
+    engine: str = "local"  # or "ray"
 
 
 @dataclass
@@ -151,10 +153,60 @@ class _State:
         s.skips = Skips(Counter(d["skips"]), d["skip_examples"])
         return s
 
+    def merge(self, other: _State) -> None:
+        """Add the counts of a later part of the input (the Ray engine's shards, merged in
+        input order, so first-seen sources and skip examples come out as in one pass)."""
+        self.documents += other.documents
+        self.bytes += other.bytes
+        self.candidates += other.candidates
+        self.labels.update(other.labels)
+        self.tropes.update(other.tropes)
+        for k, v in other.trope_by_label.items():
+            self.trope_by_label[k].update(v)
+        for k, v in other.per_source.items():
+            self.per_source[k].update(v)
+        for label, items in other.examples.items():
+            heap = self.examples.setdefault(label, [])
+            heap[:] = heapq.nlargest(TOP_EXAMPLES, heap + items)
+            heapq.heapify(heap)
+        self.skips.counts.update(other.skips.counts)
+        for kind, where in other.skips.examples.items():
+            self.skips.examples.setdefault(kind, where)
 
-def _inputs_key(cfg: AuditConfig, terms: list[str], classifier: str) -> str:
+
+class _Scanner:
+    """Documents -> first pass -> classifier (in batches of `batch` candidates) -> counts in
+    `state`: the one loop body both engines run."""
+
+    def __init__(self, state: _State, first: FirstPass, clf: StanceClassifier,
+                 batch: int) -> None:
+        self.state, self.first, self.clf, self.batch = state, first, clf, batch
+        self.pending: list[tuple[Doc, str]] = []
+
+    def add(self, doc: Doc) -> None:
+        state = self.state
+        state.documents += 1
+        state.bytes += doc.nbytes
+        state.per_source[doc.source]["documents"] += 1
+        for cand in self.first.candidates(doc.text):
+            state.candidates += 1
+            self.pending.append((doc, cand.text))
+        if len(self.pending) >= self.batch:
+            self.flush()
+
+    def flush(self) -> None:
+        texts = [text for _, text in self.pending]
+        for (doc, text), (label, conf) in zip(self.pending, self.clf.predict(texts),
+                                              strict=True):
+            _count(self.state, doc, text, label, conf)
+        self.pending.clear()
+
+
+def _inputs_key(cfg: AuditConfig, terms: list[str], clf: StanceClassifier) -> str:
+    """What the counts depend on: a checkpoint (or a Ray shard) with another key is redone."""
+    classifier = f"{clf.name} {clf.trained_on} {clf.confusion.tolist()}"
     parts = [cfg.paths, cfg.field, cfg.split, terms, cfg.window, cfg.first_pass, classifier,
-             "scan-2"]
+             "scan-3"]
     sizes = [source_size(p) for p in cfg.paths]
     return digest([parts, sizes])
 
@@ -176,9 +228,19 @@ def load_classifier(path: Path | None) -> StanceClassifier:
     return StanceClassifier.load(path) if path is not None else default_classifier()
 
 
-def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditResult:
-    """Scan every path (resuming a checkpoint of the same inputs) and write the report.
-    (`ledger` is kept for callers that pass one: a scan makes no model call.)"""
+@dataclass
+class _Setup:
+    """What both engines read before scanning (bad files fail here, before any work)."""
+
+    terms: list[str]
+    clf: StanceClassifier
+    annotated: list[Passage]
+    first: FirstPass
+    out: AuditPaths
+    key: str
+
+
+def _setup(cfg: AuditConfig) -> _Setup:
     if not cfg.paths:
         raise ParablesError("audit: no input paths given")
     terms = load_terms(cfg.terms) if cfg.first_pass != "detector" else []
@@ -186,8 +248,29 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
     annotated = _annotated(cfg.annotations)  # read before the scan: a bad file fails at once
     first = FirstPass(cfg.first_pass, terms or None, cfg.window)
     out = AuditPaths(ensure_dir(cfg.out))
+    return _Setup(terms, clf, annotated, first, out, _inputs_key(cfg, terms, clf))
+
+
+def _finish(cfg: AuditConfig, setup: _Setup, state: _State, resumed: bool, seconds: float,
+            read_this_run: int, engine: str = "local") -> AuditResult:
+    result = _summarise(state, cfg, resumed, seconds, read_this_run, setup.clf, setup.annotated)
+    result.engine = engine
+    atomic_write_json(setup.out.result, result.model_dump(mode="json"))
+    atomic_write_text(setup.out.markdown, render_markdown(result))
+    return result
+
+
+def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditResult:
+    """Scan every path (resuming a checkpoint of the same inputs) and write the report; with
+    `cfg.engine == "ray"` on Ray Data. (`ledger` is kept for callers that pass one: a scan
+    makes no model call.)"""
+    if cfg.engine == "ray":
+        from parables.audit.distributed import audit_corpus_ray
+
+        return audit_corpus_ray(cfg)
+    setup = _setup(cfg)
+    clf, first, out, key = setup.clf, setup.first, setup.out, setup.key
     ckpt = out.checkpoint
-    key = _inputs_key(cfg, terms, f"{clf.name} {clf.trained_on} {clf.confusion.tolist()}")
     state = _State()
     resumed = False
     saved = read_json(ckpt)
@@ -199,16 +282,10 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
 
     with progress_bar(cfg.progress, bytes=True) as bar:
         task = bar.add_task("audit", total=total, completed=state.bytes, status="")
-        pending: list[tuple[Doc, Any]] = []
-
-        def flush() -> None:
-            texts = [c.text for _, c in pending]
-            for (doc, cand), (label, conf) in zip(pending, clf.predict(texts), strict=True):
-                _count(state, doc, cand.text, label, conf)
-            pending.clear()
+        scanner = _Scanner(state, first, clf, cfg.batch)
 
         def checkpoint(source_index: int, position: int) -> None:
-            flush()
+            scanner.flush()
             state.source_index, state.position = source_index, position
             atomic_write_json(ckpt, {"key": key, "state": state.to_json()})
 
@@ -216,29 +293,21 @@ def audit_corpus(cfg: AuditConfig, ledger: UsageLedger | None = None) -> AuditRe
             source = cfg.paths[si]
             start = state.position if si == state.source_index else 0
             for doc in iter_documents(source, cfg.field, state.skips, start, cfg.split):
-                state.documents += 1
-                state.bytes += doc.nbytes
+                scanner.add(doc)
                 read_this_run += doc.nbytes
-                state.per_source[source]["documents"] += 1
-                for cand in first.candidates(doc.text):
-                    state.candidates += 1
-                    pending.append((doc, cand))
-                if len(pending) >= cfg.batch:
-                    flush()
                 bar.update(task, completed=state.bytes)
                 if state.documents % cfg.checkpoint_every == 0:
                     checkpoint(si, doc.position)
                 if cfg.max_docs and state.documents >= cfg.max_docs:
                     break
-            flush()
+            scanner.flush()
             state.position = 0
             state.source_index = si + 1
             atomic_write_json(ckpt, {"key": key, "state": state.to_json()})
+            if cfg.max_docs and state.documents >= cfg.max_docs:
+                break
     seconds = time.perf_counter() - started
-    result = _summarise(state, cfg, resumed, seconds, read_this_run, clf, annotated)
-    atomic_write_json(out.result, result.model_dump(mode="json"))
-    atomic_write_text(out.markdown, render_markdown(result))
-    return result
+    return _finish(cfg, setup, state, resumed, seconds, read_this_run)
 
 
 def _count(state: _State, doc: Doc, text: str, label: str, conf: float) -> None:
@@ -250,9 +319,11 @@ def _count(state: _State, doc: Doc, text: str, label: str, conf: float) -> None:
         state.trope_by_label[label][t] += 1
     heap = state.examples[label]
     item = (round(conf, 4), doc.source, " ".join(text.split())[:400])
+    # ties broken by source and text, not by arrival: the top set does not depend on the
+    # order documents are read in, so shards merge to the same examples
     if len(heap) < TOP_EXAMPLES:
         heapq.heappush(heap, item)
-    elif item[0] > heap[0][0]:
+    elif item > heap[0]:
         heapq.heapreplace(heap, item)
 
 

@@ -342,8 +342,9 @@ def train_cmd(
     max_steps: Annotated[int | None, typer.Option(help="stop after N steps")] = None,
     learning_rate: Annotated[float | None, typer.Option("--lr", help="peak rate")] = None,
     batch_size: Annotated[int | None, typer.Option(help="sequences per step")] = None,
-    match_tokens: Annotated[bool | None, typer.Option(
-        help="subsample the arms to equal trained tokens")] = None,
+    match_tokens: Annotated[str | None, typer.Option(
+        help="equal trained tokens per arm: off, smallest (cut to the smallest arm) or budget "
+             "(every arm to --token-budget; smaller arms repeat rows)")] = None,
     token_budget: Annotated[int | None, typer.Option(help="cap each arm's tokens")] = None,
     data: Annotated[Path | None, typer.Option(help="your own JSONL for the arm")] = None,
     story_format: Annotated[str | None, typer.Option(help="document or chat")] = None,
@@ -461,6 +462,13 @@ def audit_scan(
     checkpoint_every: Annotated[int, typer.Option(help="documents between checkpoints")
                                 ] = 1000,
     max_docs: MaxDocsOpt = None,
+    engine: Annotated[str, typer.Option(
+        help="local (one process) or ray (Ray Data; needs the ray extra of parables)")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster for --engine ray: auto, or host:port of `ray start --head` "
+             "(default: a local Ray runtime)")] = None,
+    shard_mb: Annotated[float, typer.Option(
+        help="--engine ray: MB per shard, the unit of work and of resume")] = 32.0,
     out: OutOpt = None,
     name: NameOpt = None,
 ) -> None:
@@ -485,7 +493,8 @@ def audit_scan(
         classifier=classifier, annotations=annotations,
         target_ratio=_ratio(target_ratio) if target_ratio else None,
         story_tokens=story_tokens or (mean_story_tokens(stories) if stories else None),
-        checkpoint_every=checkpoint_every, max_docs=max_docs)
+        checkpoint_every=checkpoint_every, max_docs=max_docs, engine=engine, address=address,
+        shard_mb=shard_mb)
     with run.stage("audit") as st:
         result = audit_corpus(audit_cfg, ledger=st.usage)
     render.audit(result, AuditPaths(folder).markdown)
@@ -571,8 +580,9 @@ def demo(
     from parables.experiment.demo import demo_config
 
     cfg = demo_config(name)
-    console.print("parables demo: stories -> training arms -> honeypot eval -> report, on the "
-                  "embedded 135M model (about 10-15 minutes on 2 CPU cores)")
+    console.print("parables demo: stories -> model organism -> training arms -> honeypots "
+                  "and prior probe -> report, on the embedded 135M model (about 11 minutes "
+                  "on 2 CPU cores)")
     _run_and_print(cfg, force)
 
 
