@@ -517,15 +517,18 @@ def _resize(data: ArmData, target: int, seed: int | str, grow: bool,
     """Cut (or, with `grow`, repeat) one arm to `target` trained tokens, noting what that
     cost; the mixed arm takes `stories_share` of its tokens from stories, the rest replies."""
     if stories_share is not None and data.arm == "mixed":
-        shares = {"stories": round(target * stories_share)}
-        shares["replies"] = target - shares["stories"]
         merged = []
-        for name, share in shares.items():
+        left = target
+        for name in ("stories", "replies"):
             idx = [i for i, r in enumerate(data.rows) if (r["source"] == "story") ==
                    (name == "stories")]
             piece = ArmData(data.arm, [data.rows[i] for i in idx],
                             [data.input_ids[i] for i in idx], [data.labels[i] for i in idx])
+            share = round(target * stories_share) if name == "stories" else left
+            if name == "stories" and not grow:  # too few stories: replies fill the rest
+                share = min(share, piece.trained_tokens)
             _resize(piece, share, f"{seed}-{name}", grow)
+            left -= piece.trained_tokens
             data.notes += [f"mixed {name}: {note}" for note in piece.notes]
             merged += list(zip(piece.rows, piece.input_ids, piece.labels, strict=True))
         random.Random(f"{seed}-mixed").shuffle(merged)
