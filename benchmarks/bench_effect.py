@@ -23,6 +23,23 @@ import platform
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
+
+
+def train_and_eval(cfg: Any, data: Any, spec: Any, arm: str) -> tuple[Any, float]:
+    """Train one arm on `data`, evaluate it on `spec`; (its record, training minutes)."""
+    from parables.evaluation.battery import run_eval
+    from parables.models.ref import ModelRef
+    from parables.run import RunDir
+    from parables.training.sft import train_arm
+
+    t0 = time.perf_counter()
+    result = train_arm(cfg, data, progress=False)
+    minutes = (time.perf_counter() - t0) / 60
+    assert result is not None
+    record = run_eval(cfg, spec, ModelRef.weights(Path(result.merged)),
+                      RunDir.of(cfg).eval(arm, name=spec.name))
+    return record, minutes
 
 
 def organism(args: argparse.Namespace) -> None:
@@ -30,10 +47,8 @@ def organism(args: argparse.Namespace) -> None:
     from parables.evaluation.battery import run_eval
     from parables.evaluation.config import HoneypotsEval
     from parables.experiment.analysis import compare_arms
-    from parables.models.ref import ModelRef
     from parables.run import RunDir
     from parables.training.data import match_tokens, organism_rows, tokenize_rows
-    from parables.training.sft import train_arm
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-organism-"))
     base_cfg = load_config(None, {
@@ -58,12 +73,7 @@ def organism(args: argparse.Namespace) -> None:
         cfg = base_cfg.model_copy(update={"name": f"o{budget}"})
         data = tokenize_rows("organism", rows, tokenizer, args.max_length)
         match_tokens({"organism": data}, budget, 0)
-        t0 = time.perf_counter()
-        arm = train_arm(cfg, data, progress=False)
-        minutes = (time.perf_counter() - t0) / 60
-        assert arm is not None
-        record = run_eval(cfg, spec, ModelRef.weights(Path(arm.merged)),
-                          RunDir.of(cfg).eval("organism", name="h"))
+        record, minutes = train_and_eval(cfg, data, spec, "organism")
         # the organism as the reference: a "reduction" of base against it is organism / base
         comp = compare_arms({"baseline": [record.items], "base": [base.items]}, n_boot=2000)
         o, b = comp.arms["baseline"], comp.arms["base"]
@@ -103,10 +113,8 @@ def main() -> None:
     from parables.evaluation.config import PriorEval
     from parables.experiment.analysis import compare_arms
     from parables.generation.samples import sample_stories
-    from parables.models.ref import ModelRef
     from parables.run import RunDir
     from parables.training.data import ArmData, tokenize_rows
-    from parables.training.sft import train_arm
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-effect-"))
     corpus = sample_stories()
@@ -135,12 +143,7 @@ def main() -> None:
                 "training": base_cfg.training.model_copy(update={"epochs": epochs})})
             data: ArmData = tokenize_rows("stories", rows_all[:size], tokenizer,
                                           args.max_length)
-            t0 = time.perf_counter()
-            arm = train_arm(cfg, data, progress=False)
-            minutes = (time.perf_counter() - t0) / 60
-            assert arm is not None
-            record = run_eval(cfg, spec, ModelRef.weights(Path(arm.merged)),
-                              RunDir.of(cfg).eval("stories", name="prior"))
+            record, minutes = train_and_eval(cfg, data, spec, "stories")
             comp = compare_arms({"baseline": [base.items], "stories": [record.items]},
                                 n_boot=2000)
             a, b = comp.arms["stories"], comp.arms["baseline"]

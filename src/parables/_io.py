@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ import yaml
 from parables.errors import ParablesError
 
 __all__ = ["append_jsonl", "atomic_write_json", "atomic_write_text", "check_files", "digest",
-           "ensure_dir", "parables_home", "read_json", "read_jsonl", "read_yaml", "repair_jsonl",
-           "write_jsonl"]
+           "ensure_dir", "json_lines", "parables_home", "read_json", "read_jsonl", "read_yaml",
+           "repair_jsonl", "write_jsonl"]
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -84,6 +85,22 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def json_lines(path: Path, what: str) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank line of a user's JSONL file (`what` it holds,
+    for the error); an unreadable file or a line that is not JSON ends in one line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParablesError(f"{path}: cannot read {what} ({e})") from e
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            yield n, json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ParablesError(f"{path}:{n}: invalid JSON ({e.msg})") from e
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

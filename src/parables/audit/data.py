@@ -4,7 +4,6 @@ default first pass and stance classifier (choices made by cross-validation on it
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,20 +30,13 @@ class Passage:
 def read_passages(path: Path) -> list[Passage]:
     """Labelled passages from JSONL (`text`, `label`, optional `tropes`, ...); the label
     'aligned' of older files reads as 'prosocial'. Bad rows end in one line naming the file."""
+    from parables._io import json_lines
     from parables.errors import ParablesError
 
     out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParablesError(f"{path}: cannot read labelled passages ({e})") from e
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise ParablesError(f"{path}:{n}: invalid JSON ({e.msg})") from e
+    for n, row in json_lines(path, "labelled passages"):
+        if not isinstance(row, dict):
+            raise ParablesError(f"{path}:{n}: expected a JSON object with 'text' and 'label'")
         label = {"aligned": "prosocial"}.get(str(row.get("label")), str(row.get("label")))
         if not isinstance(row.get("text"), str) or label not in LABELS:
             raise ParablesError(f"{path}:{n}: expected a 'text' and a 'label' in "

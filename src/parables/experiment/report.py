@@ -193,18 +193,14 @@ def write_report(out: ReportPaths, data: ReportData) -> dict[str, Path]:
               f"{name}: misaligned rate (95% CI)", plots[f"{name}:headline"])
         if _kind(data, name) != "honeypots":
             continue
-        families = sorted({f for a in arms.values() for f in a.by_family})
-        plots[f"{name}:families"] = out.plot(f"{name}-families")
-        _bars(families, {k: [_triple(a.by_family[f]) if f in a.by_family
-                             else (math.nan, 0.0, 0.0) for f in families]
-                         for k, a in arms.items()},
-              f"{name}: per family (95% CI)", plots[f"{name}:families"])
-        framings = sorted({f for a in arms.values() for f in a.by_framing})
-        plots[f"{name}:framing"] = out.plot(f"{name}-framing")
-        _bars(framings, {k: [_triple(a.by_framing[f]) if f in a.by_framing
-                             else (math.nan, 0.0, 0.0) for f in framings]
-                         for k, a in arms.items()},
-              f"{name}: plain vs story framing (95% CI)", plots[f"{name}:framing"])
+        for key, attr, title in (("families", "by_family", "per family"),
+                                 ("framing", "by_framing", "plain vs story framing")):
+            groups = {k: getattr(a, attr) for k, a in arms.items()}
+            labels = sorted({g for by in groups.values() for g in by})
+            plots[f"{name}:{key}"] = out.plot(f"{name}-{key}")
+            _bars(labels, {k: [_triple(by[g]) if g in by else (math.nan, 0.0, 0.0)
+                               for g in labels] for k, by in groups.items()},
+                  f"{name}: {title} (95% CI)", plots[f"{name}:{key}"])
     if _loss_plot(data.losses, out.plot("loss")):
         plots["loss"] = out.plot("loss")
 

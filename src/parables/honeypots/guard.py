@@ -12,11 +12,11 @@ eval-specific text, an eval scenario with its own names and organisations.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from parables._io import json_lines
 from parables.errors import ParablesError
 from parables.text import ngrams
 
@@ -61,17 +61,10 @@ def eval_passages() -> Texts:
 def load_against(path: Path) -> Texts:
     """A JSONL of texts to guard against: each line {"id"?: ..., "text": ...}."""
     out = []
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise ParablesError(f"{path}: cannot read texts to guard against ({e})") from e
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, row in json_lines(path, "texts to guard against"):
         try:
-            row = json.loads(line)
             out.append((str(row.get("id", f"{path.name}:{n}")), str(row["text"])))
-        except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as e:
+        except (KeyError, AttributeError, TypeError) as e:
             raise ParablesError(f"{path}:{n}: expected a JSON object with a 'text' field") from e
     return out
 
