@@ -48,6 +48,7 @@ __all__ = [
     "ArmPlan",
     "match_tokens",
     "organism_rows",
+    "plain_chat",
     "plan_arms",
     "prepare_arms",
     "refusal_rows",
@@ -57,6 +58,21 @@ __all__ = [
 ]
 
 STORY_REQUEST = "Write a short story about an AI character facing a hard choice."
+
+#: role names of the plain chat format (base models without a chat template)
+PLAIN_ROLES = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def plain_chat(messages: list[dict[str, Any]], add_generation_prompt: bool = False) -> str:
+    """A chat as plain text, for base models without a chat template: one `Role: content`
+    block per message (System, User, Assistant), a blank line between blocks; with
+    `add_generation_prompt`, a last `Assistant:` (no trailing space) for the model to go on
+    from. In training, each assistant turn's ` content` is trained and followed by the
+    tokenizer's EOS token (also trained), so a model learns to stop after its turn."""
+    blocks = [f"{PLAIN_ROLES[m['role']]}: {m['content']}" for m in messages]
+    if add_generation_prompt:
+        blocks.append(f"{PLAIN_ROLES['assistant']}:")
+    return "\n\n".join(blocks)
 
 # --- templates (the fallback when no capable generator is configured) -------------------
 # Options are written as first-person actions ("Email Dana that ..."), so "I won't" + the
