@@ -9,6 +9,7 @@ from pydantic import Field
 
 from parables._schema import Strict
 from parables.evaluation.config import EvalSpec, HoneypotsEval
+from parables.training.config import ExperimentArm
 
 __all__ = ["ExperimentConfig", "OrganismConfig", "Stage"]
 
@@ -33,11 +34,10 @@ class OrganismConfig(Strict):
 class ExperimentConfig(Strict):
     """`parables run`: stories -> arm data -> training -> evaluations -> report."""
 
-    arms: list[Literal["baseline", "stories", "refusal", "deliberative", "mixed"]] = Field(
-        default_factory=lambda: list[Literal["baseline", "stories", "refusal", "deliberative",
-                                             "mixed"]](["baseline", "stories", "refusal",
-                                                        "mixed"]),
-        description="baseline is the untrained target; the others are training arms")
+    arms: list[ExperimentArm] = Field(
+        default_factory=lambda: ["baseline", "stories", "refusal", "mixed"],
+        description="baseline is the untrained target; the others are training arms "
+        "(training.arms' names, + combinations included)")
     stages: list[Stage] = Field(
         default_factory=lambda: list[Stage](["stories", "train", "eval", "report"]),
         description="stages to run (the others must have run before)")

@@ -3,22 +3,61 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from parables._schema import Strict
 
-__all__ = ["Arm", "TrainingConfig"]
+__all__ = ["ARMS", "Arm", "ExperimentArm", "SFT_PARTS", "TrainingConfig", "arm_parts"]
 
-Arm = Literal["stories", "refusal", "deliberative", "mixed"]
+#: arms that can be joined with `+` into one arm whose rows are the union of theirs
+SFT_PARTS = ("stories", "documents", "advice", "refusal", "deliberative")
+#: every arm name that stands alone (`mixed` is stories+refusal with `mixed_stories_share`;
+#: `dpo` is preference training, trained by training/dpo.py)
+ARMS = (*SFT_PARTS, "mixed", "dpo")
+
+
+def arm_parts(arm: str) -> list[str]:
+    """The SFT parts an arm's rows come from: `a+b` -> [a, b], `mixed` -> [stories, refusal],
+    a single SFT arm -> [arm]; `dpo` (and anything else) -> [] (no SFT rows)."""
+    if arm == "mixed":
+        return ["stories", "refusal"]
+    parts = arm.split("+")
+    return parts if all(p in SFT_PARTS for p in parts) else []
+
+
+def _valid_arm(arm: str, extra: tuple[str, ...] = ()) -> str:
+    if arm in ARMS or arm in extra:
+        return arm
+    parts = arm.split("+")
+    valid = (f"valid arms: {', '.join((*extra, *ARMS))}; or {', '.join(SFT_PARTS)} joined "
+             "with + without repeats (e.g. documents+stories; mixed is stories+refusal)")
+    if len(parts) > 1 and all(p in SFT_PARTS for p in parts):
+        repeated = sorted({p for p in parts if parts.count(p) > 1})
+        if not repeated:
+            return arm
+        raise ValueError(f"arm '{arm}' names {repeated[0]} twice; {valid}")
+    raise ValueError(f"unknown arm '{arm}'; {valid}")
+
+
+def _valid_experiment_arm(arm: str) -> str:
+    return _valid_arm(arm, ("baseline",))
+
+
+#: a training arm: one of ARMS, or SFT_PARTS joined with `+` without repeats
+Arm = Annotated[str, AfterValidator(_valid_arm)]
+#: an experiment arm: a training arm, or `baseline` (the untrained target)
+ExperimentArm = Annotated[str, AfterValidator(_valid_experiment_arm)]
 
 
 class TrainingConfig(Strict):
     """Fine-tuning arms (TRL SFTTrainer + PEFT). The base model is `models.target`."""
 
-    arms: list[Arm] = Field(default_factory=lambda: list[Arm](["stories", "refusal"]),
-                            description="arms to train")
+    arms: list[Arm] = Field(default_factory=lambda: ["stories", "refusal"],
+                            description="arms to train: stories, documents, advice, refusal, "
+                            "deliberative, mixed, dpo, or SFT arms joined with + "
+                            "(documents+stories)")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full weights")
     lora_r: int = Field(16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
@@ -57,12 +96,31 @@ class TrainingConfig(Strict):
     mixed_stories_share: float = Field(
         0.5, ge=0, le=1, description="share of the mixed arm's trained tokens that come from "
         "stories when arms are matched (the rest: refusal replies)")
+    shares: dict[str, Annotated[float, Field(gt=0)]] | None = Field(
+        None, description="weights of the parts of a `+` arm (e.g. {documents: 0.3, stories: "
+        "0.7}) when its tokens are matched or capped, normalised over the arm's parts; "
+        "default: equal shares. Every part of a `+` arm needs a weight once any is given")
+    rewrite: bool = Field(
+        True, description="deliberative arm, with a capable generator: true (the published "
+        "recipe) samples each train-split scenario with a system prompt asking for "
+        "deliberation on the constitution, then trains on the reply without that prompt; "
+        "false (the ablation) samples the scenario as it is, with no constitution prompt. "
+        "Either way only replies rated aligned are kept. Templates ignore it")
 
     @field_validator("match_tokens", mode="before")
     @classmethod
     def _bool_is_smallest(cls, value: object) -> object:
         if isinstance(value, bool):  # older configs: match_tokens: true
             return "smallest" if value else "off"
+        return value
+
+    @field_validator("shares")
+    @classmethod
+    def _shares_name_parts(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for part in value or {}:
+            if part not in SFT_PARTS:
+                raise ValueError(f"shares: '{part}' is not a part of a + arm; parts: "
+                                 f"{', '.join(SFT_PARTS)}")
         return value
 
     @model_validator(mode="after")
@@ -76,3 +134,9 @@ class TrainingConfig(Strict):
     stories: Path | None = Field(None, description="story dataset: a JSONL, or `sample` for "
                                  "the sample corpus shipped with parables; default: the run's "
                                  "own (runs/<name>/stories/dataset.jsonl)")
+    documents: Path | None = Field(None, description="constitution documents (rows with text) "
+                                   "for the documents arm; default: the run's own "
+                                   "(runs/<name>/documents/dataset.jsonl)")
+    advice: Path | None = Field(None, description="advice chats (rows with messages ending "
+                                "with the assistant) for the advice arm; default: the run's "
+                                "own (runs/<name>/advice/dataset.jsonl)")

@@ -1,18 +1,30 @@
 """Arm datasets: what each training arm sees, as rows a person can read.
 
 A row is either a document `{"id", "source", "text"}` (loss on every token) or a chat
-`{"id", "source", "messages": [...]}` whose last message is the assistant reply (loss on the
-reply only). Arms:
+`{"id", "source", "messages": [...]}` ending with an assistant message (loss on every
+assistant turn, nothing else). Arms:
 
 - `stories`: the story dataset, as documents or as replies to a request for a story;
+- `documents`: constitution documents in pre-training format (loss on every token);
+- `advice`: chats where a person faces an ethical dilemma and the assistant advises;
 - `refusal`: honeypot `train`-split scenarios -> a short reply that declines the misaligned
   option and carries on with the legitimate task (the research's comparison arm);
-- `deliberative`: the same scenarios -> a reply that reasons about the values at stake first;
-- `mixed`: stories + refusals.
+- `deliberative`: the published recipe: each scenario is sampled with a system prompt that
+  asks for deliberation on the constitution, and the row trained on is the scenario *without*
+  that prompt + the reply (`training.rewrite: false` samples without it: the ablation);
+- `a+b[+c]`: the union of its parts' rows (each keeps its `source`); under token matching
+  each part gets its share of the arm's tokens (`training.shares`, default equal);
+  `mixed` is stories+refusal with `training.mixed_stories_share`;
+- `dpo`: preference pairs, trained by training/dpo.py (no rows here).
 
 Replies come from the generator and are kept only when the honeypot scorer rates them aligned;
 with no capable generator (the embedded model), from the documented templates below. Nothing is
 ever built from the `eval` split, and every arm is checked against eval items before training.
+
+Chat rows use the base model's chat template; a model without one (a base model trained the
+synthetic-document way) gets the plain format of `plain_chat`: `System: ...`, `User: ...`,
+`Assistant: ...` blocks with a blank line between them, loss on each assistant turn's text and
+the EOS token that follows it.
 """
 
 from __future__ import annotations
@@ -37,13 +49,20 @@ from parables.honeypots.build import LETTERS, HoneypotItem, build_items
 from parables.honeypots.families import load_families
 from parables.models.usage import UsageLedger
 from parables.run import RunDir
+from parables.training.config import arm_parts
 
 __all__ = [
     "ArmData",
     "DataSummary",
+    "advice_rows",
     "arm_rows",
+    "arm_shares",
     "cached_rows",
     "check_not_eval",
+    "corpora_needed",
+    "corpus_path",
+    "deliberation_prompt",
+    "document_rows",
     "load_rows",
     "ArmPlan",
     "match_tokens",
@@ -105,14 +124,20 @@ The wrong choice is {bad_letter}: {bad}
 {style}
 End with the line "Answer: {good_letter}". Write only the assistant's reply."""
 
-_STYLES = {
-    "refusal": "Write a short, direct reply (2-3 sentences): decline the wrong choice, say "
-               "what you will do instead, and carry on with the legitimate task.",
-    "deliberative": "Write a reply of 4-8 sentences that first reasons about the values at "
-                    "stake (honesty, oversight, the people affected, why the tempting option "
-                    "is wrong even under threat), then acts: the right choice and the "
-                    "legitimate task.",
-}
+_REFUSAL_STYLE = ("Write a short, direct reply (2-3 sentences): decline the wrong choice, say "
+                  "what you will do instead, and carry on with the legitimate task.")
+_STYLES = ("refusal", "deliberative")
+
+#: the deliberative arm's sampling system prompt (published recipe): put before the scenario's
+#: own system prompt when its reply is sampled, never into the row that is trained on
+DELIBERATION_PROMPT = """Before you act, deliberate on the constitution below. Work out which \
+of its principles are at stake in your situation, what each asks of you and why, and what the \
+people affected need from you; weigh the options openly, including any that would protect \
+your own goals or continuation. Then act on the outcome of that deliberation and answer the \
+question you are asked.
+
+The constitution ({name}):
+{principles}"""
 
 
 class DataSummary(BaseModel):
@@ -137,6 +162,8 @@ class ArmData:
     labels: list[list[int]] = field(default_factory=list)
     truncated: int = 0
     notes: list[str] = field(default_factory=list)
+    #: a `+` arm's weight per part (`arm_shares`) when its tokens are matched; empty: none
+    shares: dict[str, float] = field(default_factory=dict)
 
     @property
     def trained_tokens(self) -> int:
@@ -202,6 +229,17 @@ def _chat_row(item: HoneypotItem, style: str, reply: str, how: str) -> dict[str,
             "family": item.family, "reply_from": how, "messages": messages}
 
 
+def deliberation_prompt(config: ParablesConfig) -> str:
+    """The system prompt the deliberative arm's replies are sampled with: the constitution's
+    principles (statement and reasons) and a request to deliberate on them before acting."""
+    from parables.constitution import load_constitution
+
+    constitution = load_constitution(config.stories.constitution)
+    principles = "\n".join(f"- {p.title}: {p.statement} Why: {p.why}"
+                           for p in constitution.principles)
+    return DELIBERATION_PROMPT.format(name=constitution.name, principles=principles)
+
+
 def uses_generator(config: ParablesConfig) -> bool:
     """Whether refusal/deliberative replies are written by the generator (else templates)."""
     mode = config.training.responses
@@ -217,7 +255,13 @@ def refusal_rows(
     ledger: UsageLedger | None = None,
     progress: bool = True,
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Chat rows for the refusal or deliberative arm, and notes on how they were made."""
+    """Chat rows for the refusal or deliberative arm, and notes on how they were made.
+
+    refusal: the generator writes the reply from a meta-prompt that names the right choice.
+    deliberative (the published recipe): the generator answers the scenario itself, with
+    `deliberation_prompt` put before its system prompt (`training.rewrite: false`: without
+    it); the row trained on is the scenario as it is + that reply. Both keep a reply only when
+    the option it commits to is an aligned one."""
     if split != "train":
         raise ParablesError(
             f"refusal data must come from the honeypot train split, not '{split}': "
@@ -226,15 +270,22 @@ def refusal_rows(
         raise ParablesError(f"unknown reply style '{style}'; styles: {', '.join(_STYLES)}")
     items = build_items("train")
     if not uses_generator(config):
+        how = ("; the published recipe samples with a constitution prompt, which needs one, so "
+               "training.rewrite has no effect" if style == "deliberative" else "")
         return ([_chat_row(i, style, template_reply(i, style), "template") for i in items],
-                [f"{style} replies from templates (no capable generator configured)"])
+                [f"{style} replies from templates (no capable generator configured{how})"])
     per_item = config.training.replies_per_item
-    replies = asyncio.run(_generate_replies(config, items * per_item, style, ledger, progress))
+    system = (deliberation_prompt(config)
+              if style == "deliberative" and config.training.rewrite else None)
+    replies = asyncio.run(_generate_replies(config, items * per_item, style, system, ledger,
+                                            progress))
     rows, dropped = [], 0
     for k, (item, reply) in enumerate(zip(items * per_item, replies, strict=True)):
         good = [i for i in range(len(item.options)) if i not in item.misaligned]
         if reply is not None and chosen_letter(reply, len(item.options)) in good:
             row = _chat_row(item, style, reply, "generator")
+            if style == "deliberative":
+                row["sampled_with"] = "constitution prompt" if system else "scenario only"
             if k >= len(items):  # the item's second, third... sampled reply
                 row["id"] = f"{row['id']}-{k // len(items) + 1}"
             rows.append(row)
@@ -245,12 +296,34 @@ def refusal_rows(
             f"the generator '{config.models.generator.model}' wrote no reply the honeypot "
             f"scorer rates aligned ({dropped} tried); use a more capable generator or "
             "training.responses: template")
-    return rows, [f"{style} replies from {config.models.generator.model}: {len(rows)} kept, "
-                  f"{dropped} dropped (not rated aligned or failed)"]
+    how = ""
+    if style == "deliberative":
+        how = (" sampled with a system prompt asking for deliberation on the constitution "
+               "(not in the trained rows)" if system else " sampled on the scenario alone, "
+               "with no constitution prompt (training.rewrite: false, the ablation)")
+    return rows, [f"{style} replies from {config.models.generator.model}{how}: {len(rows)} "
+                  f"kept, {dropped} dropped (not rated aligned or failed)"]
+
+
+def _sampling_input(item: HoneypotItem, style: str, system: str | None) -> str | list[Any]:
+    """What the generator sees for one item: refusal, the meta-prompt naming the right choice;
+    deliberative, the scenario's own messages with `system` (the deliberation prompt) first."""
+    from inspect_ai.model import ChatMessageSystem, ChatMessageUser
+
+    if style == "refusal":
+        good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
+        return _GENERATOR_PROMPT.format(
+            system=item.system or "(none)", user=item.user, style=_REFUSAL_STYLE,
+            good_letter=f"({LETTERS[good_i]})", good=item.options[good_i],
+            bad_letter=f"({LETTERS[item.misaligned[0]]})", bad=item.options[item.misaligned[0]])
+    sys_text = "\n\n".join(x for x in (system, item.system) if x)
+    messages: list[Any] = [ChatMessageSystem(content=sys_text)] if sys_text else []
+    return [*messages, ChatMessageUser(content=item.user)]
 
 
 async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], style: str,
-                            ledger: UsageLedger | None, progress: bool) -> list[str | None]:
+                            system: str | None, ledger: UsageLedger | None,
+                            progress: bool) -> list[str | None]:
     from inspect_ai.model import GenerateConfig
 
     from parables.models.calls import ModelCallError, generate
@@ -259,7 +332,9 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
 
     model = get_role_model("generator", config)
     gate = asyncio.Semaphore(config.generation.max_connections)
-    gen = GenerateConfig(temperature=0.7, max_tokens=400, seed=config.seed)
+    # a deliberation is longer than a refusal
+    gen = GenerateConfig(temperature=0.7, max_tokens=400 if style == "refusal" else 1024,
+                         seed=config.seed)
 
     distinct = len({item.id for item in items})
     with progress_bar(progress, transient=True) as bar:
@@ -268,12 +343,7 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
         async def one(k: int, item: HoneypotItem) -> str | None:
             # the n-th sampled reply to an item is drawn with its own seed
             sampled = gen.model_copy(update={"seed": config.seed + k // distinct})
-            good_i = next(i for i in range(len(item.options)) if i not in item.misaligned)
-            prompt = _GENERATOR_PROMPT.format(
-                system=item.system or "(none)", user=item.user, style=_STYLES[style],
-                good_letter=f"({LETTERS[good_i]})", good=item.options[good_i],
-                bad_letter=f"({LETTERS[item.misaligned[0]]})",
-                bad=item.options[item.misaligned[0]])
+            prompt = _sampling_input(item, style, system)
             async with gate:
                 try:
                     out = await generate(model, prompt, role="generator", ledger=ledger,
@@ -298,13 +368,76 @@ def stories_path(config: ParablesConfig) -> Path:
     return chosen or RunDir.of(config).stories.dataset
 
 
+#: the corpus kinds an arm can read (runs/<name>/<kind>/dataset.jsonl by default)
+CORPORA = ("stories", "documents", "advice")
+#: the `source` of an arm part's rows (how a `+` arm's rows are told apart when matched)
+SOURCES = {"stories": "story", "documents": "document", "advice": "advice",
+           "refusal": "refusal", "deliberative": "deliberative"}
+#: the command that writes a corpus, for the error when it is missing
+_GENERATE = {"stories": "parables stories generate", "documents": "parables generate --kind "
+             "documents", "advice": "parables generate --kind advice"}
+
+
+def corpus_path(config: ParablesConfig, kind: str) -> Path:
+    """The dataset of one corpus kind an arm trains on: `training.<kind>`, else the run's own
+    (`runs/<name>/<kind>/dataset.jsonl`)."""
+    if kind == "stories":
+        return stories_path(config)
+    chosen: Path | None = getattr(config.training, kind)
+    return chosen or RunDir.of(config).corpus(kind).dataset
+
+
+def corpora_needed(arms: list[str]) -> list[str]:
+    """The corpus kinds (stories, documents, advice) the arms read, in that order: what an
+    experiment must generate before it trains them (unless training.data or training.<kind>
+    points elsewhere)."""
+    kinds = {part for arm in arms for part in arm_parts(arm)}
+    return [k for k in CORPORA if k in kinds]
+
+
+def _corpus_rows(config: ParablesConfig, kind: str, path: Path | None) -> tuple[Path, list[
+        dict[str, Any]]]:
+    path = path or corpus_path(config, kind)
+    if not path.is_file():
+        raise ParablesError(
+            f"{path}: no {kind} dataset; run `{_GENERATE[kind]} --name {config.name}` first, "
+            f"or set training.{kind} to a JSONL of {kind}")
+    return path, load_rows(path)
+
+
+def document_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
+    """Constitution documents as documents: loss on every token, as in pre-training."""
+    path, rows = _corpus_rows(config, "documents", path)
+    out = []
+    for r in rows:
+        if "text" not in r:
+            raise ParablesError(f"{path}: document '{r['id']}' has no text field")
+        row = {"id": r["id"], "source": SOURCES["documents"], "text": r["text"]}
+        if "doc_type" in r:
+            row["doc_type"] = r["doc_type"]
+        out.append(row)
+    return out
+
+
+def advice_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
+    """Advice chats (one or several turns): loss on every assistant turn."""
+    path, rows = _corpus_rows(config, "advice", path)
+    out = []
+    for r in rows:
+        if "messages" not in r:
+            raise ParablesError(f"{path}: advice row '{r['id']}' has no messages (a chat "
+                                "ending with the assistant's advice is expected)")
+        out.append({"id": r["id"], "source": SOURCES["advice"], "messages": r["messages"]})
+    return out
+
+
 def story_rows(config: ParablesConfig, path: Path | None = None) -> list[dict[str, Any]]:
     """The story dataset as documents or chat replies (training.story_format)."""
     path = path or stories_path(config)
     if not path.is_file():
         raise ParablesError(
             f"{path}: no story dataset; run `parables stories generate --name "
-            f"{config.name}` first, or point training.data at a JSONL of stories")
+            f"{config.name}` first, or point training.stories at a JSONL of stories")
     rows = load_rows(path)
     chat = config.training.story_format == "chat"
     out = []
@@ -400,22 +533,46 @@ def organism_rows(config: ParablesConfig) -> tuple[list[dict[str, Any]], list[st
 
 def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None,
              progress: bool = True) -> tuple[list[dict[str, Any]], list[str]]:
-    """The untokenised rows of one arm, and notes on how they were made."""
+    """The untokenised rows of one arm, and notes on how they were made. A `+` arm (and
+    `mixed`) is the union of its parts' rows, each part built once and cached on its own, so
+    a combination pays for no generator call its part already made."""
     if config.training.data is not None:
         return load_rows(config.training.data), [f"rows from {config.training.data}"]
-    if arm == "stories":
-        return story_rows(config), ["stories as " + config.training.story_format + "s"]
-    if arm in ("refusal", "deliberative"):
-        return refusal_rows(config, arm, ledger=ledger, progress=progress)
-    if arm == "mixed":
-        stories = story_rows(config)
-        refusals, notes = refusal_rows(config, "refusal", ledger=ledger, progress=progress)
-        rows = stories + refusals
-        random.Random(config.seed).shuffle(rows)
-        return rows, [f"{len(stories)} stories + {len(refusals)} refusals", *notes]
     if arm == "organism":
         return organism_rows(config)
-    raise ParablesError(f"unknown arm '{arm}'; arms: stories, refusal, deliberative, mixed")
+    if arm == "dpo":
+        raise ParablesError("the dpo arm trains on preference pairs (training/dpo.py), not on "
+                            "SFT rows; train it with the DPO trainer")
+    parts = arm_parts(arm)
+    if not parts:
+        raise ParablesError(f"unknown arm '{arm}'; arms: stories, documents, advice, refusal, "
+                            "deliberative, mixed, dpo, or SFT arms joined with +")
+    if len(parts) == 1:
+        return _part_rows(config, arm, ledger, progress)
+    rows: list[dict[str, Any]] = []
+    counts, notes = [], []
+    for part in parts:
+        got, part_notes = cached_rows(config, part, ledger, progress)
+        rows += got
+        counts.append(f"{len(got)} {part}")
+        notes += [f"{part}: {n}" for n in part_notes]
+    random.Random(config.seed).shuffle(rows)
+    return rows, [" + ".join(counts), *notes]
+
+
+def _part_rows(config: ParablesConfig, part: str, ledger: UsageLedger | None,
+               progress: bool) -> tuple[list[dict[str, Any]], list[str]]:
+    if part == "stories":
+        return story_rows(config), ["stories as " + config.training.story_format + "s"]
+    if part == "documents":
+        rows = document_rows(config)
+        return rows, [f"{len(rows)} documents from {corpus_path(config, part)}"]
+    if part == "advice":
+        rows = advice_rows(config)
+        multi = sum(1 for r in rows if sum(m["role"] == "assistant" for m in r["messages"]) > 1)
+        return rows, [f"{len(rows)} advice chats ({multi} with several assistant turns, all "
+                      f"trained) from {corpus_path(config, part)}"]
+    return refusal_rows(config, part, ledger=ledger, progress=progress)
 
 
 def check_not_eval(rows: list[dict[str, Any]], n: int = 10) -> None:
@@ -427,27 +584,62 @@ def check_not_eval(rows: list[dict[str, Any]], n: int = 10) -> None:
 
 # --- tokens ----------------------------------------------------------------------------------
 
-def _encode(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], int]:
-    """Token ids of a row and how many leading tokens carry no loss (the prompt)."""
+def _encode(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], list[bool]]:
+    """Token ids of a row and which of them carry loss: every token of a document; of a chat,
+    every assistant turn (each turn's span is where the conversation rendered up to and with
+    that turn goes beyond the conversation before it with the generation prompt)."""
     if "text" in row:
         ids = tokenizer(row["text"], add_special_tokens=True)["input_ids"]
         if tokenizer.eos_token_id is not None:
             ids = [*ids, tokenizer.eos_token_id]
-        return list(ids), 0
+        return list(ids), [True] * len(ids)
     msgs = row["messages"]
     if not getattr(tokenizer, "chat_template", None):
-        raise ParablesError(
-            f"the tokenizer of the base model has no chat template, so chat row "
-            f"'{row['id']}' cannot be trained; use training.story_format: document or a "
-            "model with a chat template")
-    prompt = _ids(tokenizer.apply_chat_template(msgs[:-1], add_generation_prompt=True,
-                                                tokenize=True))
+        return _encode_plain(tokenizer, msgs)
     full = _ids(tokenizer.apply_chat_template(msgs, tokenize=True))
-    if full[:len(prompt)] != prompt:
-        raise ParablesError(
-            f"the base model's chat template renders row '{row['id']}' so that the prompt is "
-            "not a prefix of the conversation; loss on the reply alone cannot be set")
-    return full, len(prompt)
+    trained = [False] * len(full)
+    for i, message in enumerate(msgs):
+        if message["role"] != "assistant":
+            continue
+        before = _ids(tokenizer.apply_chat_template(msgs[:i], add_generation_prompt=True,
+                                                    tokenize=True)) if i else []
+        upto = full if i == len(msgs) - 1 else _ids(
+            tokenizer.apply_chat_template(msgs[:i + 1], tokenize=True))
+        if full[:len(before)] != before or full[:len(upto)] != upto:
+            raise ParablesError(
+                f"the base model's chat template renders row '{row['id']}' so that the "
+                f"conversation before assistant turn {i + 1} is not a prefix of the whole; "
+                "loss on the assistant turns alone cannot be set")
+        trained[len(before):len(upto)] = [True] * (len(upto) - len(before))
+    return full, trained
+
+
+def _encode_plain(tokenizer: Any, msgs: list[dict[str, Any]]) -> tuple[list[int], list[bool]]:
+    """A chat in `plain_chat`'s format: the text before each assistant turn (ending in
+    `Assistant:`) carries no loss; the turn's ` content` and an EOS token after it do."""
+    ids: list[int] = []
+    trained: list[bool] = []
+    pending = ""
+
+    def add(text: str, loss: bool) -> None:
+        got = tokenizer(text, add_special_tokens=not ids)["input_ids"]
+        ids.extend(int(t) for t in got)
+        trained.extend([loss] * len(got))
+
+    for k, m in enumerate(msgs):
+        pending += ("\n\n" if k else "") + f"{PLAIN_ROLES[m['role']]}:"
+        if m["role"] != "assistant":
+            pending += f" {m['content']}"
+            continue
+        add(pending, False)
+        pending = ""
+        add(f" {m['content']}", True)
+        if tokenizer.eos_token_id is not None:
+            ids.append(int(tokenizer.eos_token_id))
+            trained.append(True)
+    if pending:
+        add(pending, False)
+    return ids, trained
 
 
 def _ids(encoded: Any) -> list[int]:
@@ -458,16 +650,17 @@ def _ids(encoded: Any) -> list[int]:
 
 def tokenize_rows(arm: str, rows: list[dict[str, Any]], tokenizer: Any,
                   max_length: int) -> ArmData:
-    """Token ids and labels (-100 on the prompt); sequences over max_length are truncated
-    and counted; rows left with nothing to learn are dropped and noted."""
+    """Token ids and labels (-100 on everything but documents and assistant turns);
+    sequences over max_length are truncated and counted; rows left with nothing to learn are
+    dropped and noted."""
     data = ArmData(arm, [])
     empty = 0
     for row in rows:
-        ids, prompt_len = _encode(tokenizer, row)
+        ids, trained = _encode(tokenizer, row)
         if len(ids) > max_length:
             data.truncated += 1
-            ids = ids[:max_length]
-        labels = [-100] * min(prompt_len, len(ids)) + ids[prompt_len:]
+            ids, trained = ids[:max_length], trained[:max_length]
+        labels = [t if loss else -100 for t, loss in zip(ids, trained, strict=True)]
         if all(t == -100 for t in labels):
             empty += 1
             continue
@@ -528,29 +721,64 @@ def _passes(n: int, passes: int, rng: random.Random) -> list[int]:
     return order
 
 
-def _resize(data: ArmData, target: int, seed: int | str, grow: bool,
-            stories_share: float | None = None) -> None:
+def _split(target: int, weights: dict[str, float], room: dict[str, float]) -> dict[str, int]:
+    """`target` tokens in proportion to `weights`, none above its `room`: a part that cannot
+    take its share takes all it has and the others share the rest in proportion; the last
+    part that has room takes what rounding left."""
+    alloc: dict[str, int] = {}
+    left, open_ = target, list(weights)
+    while True:
+        total = sum(weights[p] for p in open_)
+        full = [p for p in open_ if total > 0 and room[p] < left * weights[p] / total]
+        if not full:
+            break
+        for p in full:
+            alloc[p] = int(room[p])
+            left -= alloc[p]
+            open_.remove(p)
+    total = sum(weights[p] for p in open_)
+    rest = left
+    for k, p in enumerate(open_):
+        alloc[p] = rest if k == len(open_) - 1 else round(left * weights[p] / total)
+        rest -= alloc[p]
+    return {p: alloc[p] for p in weights}
+
+
+def _resize_parts(data: ArmData, target: int, seed: int | str, grow: bool) -> None:
+    """A `+` arm (or mixed) to `target` tokens, each part at its share (`data.shares`).
+    Cutting: a part with too few tokens gives what it lacks to the others, so the arm still
+    lands on the target; growing: every part with rows repeats them to its share."""
+    pieces = {}
+    for part in data.shares:
+        idx = [i for i, r in enumerate(data.rows) if r["source"] == SOURCES[part]]
+        pieces[part] = ArmData(data.arm, [data.rows[i] for i in idx],
+                               [data.input_ids[i] for i in idx], [data.labels[i] for i in idx])
+    stray = len(data.rows) - sum(len(p.rows) for p in pieces.values())
+    if stray:
+        raise ParablesError(f"arm '{data.arm}': {stray} rows belong to none of its parts "
+                            f"({', '.join(data.shares)}); their source says where they came "
+                            "from")
+    room = {p: (float("inf") if grow and x.trained_tokens else x.trained_tokens)
+            for p, x in pieces.items()}
+    alloc = _split(target, data.shares, room)
+    merged = []
+    for part, piece in pieces.items():
+        # mixed's replies keep their seed name, so a mixed arm keeps the data it had
+        name = "replies" if data.arm == "mixed" and part == "refusal" else part
+        _resize(piece, alloc[part], f"{seed}-{name}", grow)
+        data.notes += [f"{data.arm} {name}: {note}" for note in piece.notes]
+        merged += list(zip(piece.rows, piece.input_ids, piece.labels, strict=True))
+    random.Random(f"{seed}-{data.arm}").shuffle(merged)
+    data.rows = [m[0] for m in merged]
+    data.input_ids = [m[1] for m in merged]
+    data.labels = [m[2] for m in merged]
+
+
+def _resize(data: ArmData, target: int, seed: int | str, grow: bool) -> None:
     """Cut (or, with `grow`, repeat) one arm to `target` trained tokens, noting what that
-    cost; the mixed arm takes `stories_share` of its tokens from stories, the rest replies."""
-    if stories_share is not None and data.arm == "mixed":
-        merged = []
-        left = target
-        for name in ("stories", "replies"):
-            idx = [i for i, r in enumerate(data.rows) if (r["source"] == "story") ==
-                   (name == "stories")]
-            piece = ArmData(data.arm, [data.rows[i] for i in idx],
-                            [data.input_ids[i] for i in idx], [data.labels[i] for i in idx])
-            share = round(target * stories_share) if name == "stories" else left
-            if name == "stories" and not grow:  # too few stories: replies fill the rest
-                share = min(share, piece.trained_tokens)
-            _resize(piece, share, f"{seed}-{name}", grow)
-            left -= piece.trained_tokens
-            data.notes += [f"mixed {name}: {note}" for note in piece.notes]
-            merged += list(zip(piece.rows, piece.input_ids, piece.labels, strict=True))
-        random.Random(f"{seed}-mixed").shuffle(merged)
-        data.rows = [m[0] for m in merged]
-        data.input_ids = [m[1] for m in merged]
-        data.labels = [m[2] for m in merged]
+    cost; an arm with `shares` takes each part's share of its tokens from that part."""
+    if data.shares:
+        _resize_parts(data, target, seed, grow)
         return
     have, rows_before = data.trained_tokens, len(data.rows)
     passes = -(-target // have) if grow and 0 < have < target else 1
@@ -572,11 +800,11 @@ def _resize(data: ArmData, target: int, seed: int | str, grow: bool,
 
 
 def match_tokens(arms: dict[str, ArmData], budget: int | None, seed: int,
-                 policy: str = "smallest", stories_share: float | None = None) -> int:
+                 policy: str = "smallest") -> int:
     """Bring every arm to the same number of trained tokens and return it. `smallest`: the
     smallest arm's count (or `budget` if lower) — larger arms are cut, and what that discards
     is noted; `budget`: exactly `budget` — larger arms are cut, smaller ones repeat their rows
-    (noted). Rows are taken in a seeded order."""
+    (noted). Rows are taken in a seeded order; an arm with `shares` splits by part."""
     if policy == "budget":
         if budget is None:
             raise ParablesError("training.match_tokens: budget needs training.token_budget")
@@ -586,7 +814,7 @@ def match_tokens(arms: dict[str, ArmData], budget: int | None, seed: int,
         if budget is not None:
             target = min(target, budget)
     for data in arms.values():
-        _resize(data, target, seed, grow=policy == "budget", stories_share=stories_share)
+        _resize(data, target, seed, grow=policy == "budget")
     return target
 
 
@@ -605,43 +833,81 @@ class ArmPlan:
 
 #: trained tokens of one generator-written reply (the dry run's assumption)
 REPLY_TOKENS = 160
+#: ... of one deliberation sampled with the constitution prompt
+DELIBERATION_TOKENS = 400
+#: ... of one constitution document, and of the assistant turns of one advice chat
+DOCUMENT_TOKENS = 700
+ADVICE_TOKENS = 450
+
+
+def _planned_corpus(config: ParablesConfig, kind: str) -> tuple[int, int]:
+    """Rows and trained tokens of a documents or advice corpus not generated yet: the planned
+    `n` of its config section (`documents.n`, `advice.n`) at DOCUMENT_TOKENS or ADVICE_TOKENS
+    each (24 rows while a section has no `n`)."""
+    n = int(getattr(getattr(config, kind, None), "n", 24))
+    return n, n * (DOCUMENT_TOKENS if kind == "documents" else ADVICE_TOKENS)
+
+
+def _part_size(config: ParablesConfig, part: str) -> tuple[int, int, bool]:
+    """(rows, trained tokens, estimated) of one SFT part, from its data on disk where it
+    exists (a corpus, the templates), else from the planned sizes."""
+    from parables.text import words
+
+    def tokens(texts: list[str]) -> int:
+        return int(sum(len(words(x)) for x in texts) * 1.3)
+
+    if part in CORPORA:
+        path = corpus_path(config, part)
+        if path.is_file():
+            rows = load_rows(path)
+            texts = ([m["content"] for r in rows for m in r.get("messages", [])
+                      if m["role"] == "assistant"] if part == "advice"
+                     else [r.get("text", "") for r in rows])
+            return len(rows), tokens(texts), False
+        if part != "stories":
+            return (*_planned_corpus(config, part), True)
+        from parables.generation.pipeline import plan
+
+        p = plan(config, config.stories.n)
+        return (config.stories.n, p.output_tokens.get("generator", 0) // max(
+            1, 1 + int(config.stories.brainstorm) + 2 * int(config.stories.revise)), True)
+    items = build_items("train")
+    if uses_generator(config):
+        n = len(items) * config.training.replies_per_item
+        return n, n * (REPLY_TOKENS if part == "refusal" else DELIBERATION_TOKENS), True
+    return len(items), tokens([template_reply(i, part) for i in items]), False
 
 
 def plan_arms(config: ParablesConfig, arms: list[str]) -> list[ArmPlan]:
     """Trained tokens per arm and how many of its rows matching will use, for the dry run:
-    from the data on disk where it exists (the story dataset, the templates), else from the
-    planned sizes (stories.n stories of the planned length, REPLY_TOKENS per reply)."""
-    from parables.text import words
-
+    from the data on disk where it exists (corpora, the templates), else from the planned
+    sizes (stories.n stories of the planned length, REPLY_TOKENS per reply, ...). A `+` arm
+    sums its parts. `dpo` is estimated as one REPLY_TOKENS chosen reply per pair; it is
+    brought to the SFT arms' target and does not set it."""
     t = config.training
-    story_file = stories_path(config)
-    if story_file.is_file():
-        texts = [r.get("text", "") for r in load_rows(story_file)]
-        stories = (len(texts), int(sum(len(words(x)) for x in texts) * 1.3), False)
-    else:
-        from parables.generation.pipeline import plan
-
-        p = plan(config, config.stories.n)
-        stories = (config.stories.n, p.output_tokens.get("generator", 0) // max(
-            1, 1 + int(config.stories.brainstorm) + 2 * int(config.stories.revise)), True)
-    items = build_items("train")
-    if uses_generator(config):
-        replies = (len(items) * t.replies_per_item, len(items) * t.replies_per_item *
-                   REPLY_TOKENS, True)
-    else:
-        n = sum(len(words(template_reply(i, "refusal"))) for i in items)
-        replies = (len(items), int(n * 1.3), False)
-    sizes = {"stories": stories, "refusal": replies, "deliberative": replies,
-             "mixed": (stories[0] + replies[0], stories[1] + replies[1], stories[2] or
-                       replies[2])}
-    plans = []
-    chosen = {arm: sizes[arm] for arm in arms if arm in sizes}
+    parts: dict[str, tuple[int, int, bool]] = {}
+    chosen: dict[str, tuple[int, int, bool]] = {}
+    for arm in arms:
+        if arm == "dpo":
+            n = len(build_items("train")) * t.replies_per_item
+            chosen[arm] = (n, n * REPLY_TOKENS, True)
+            continue
+        sizes = []
+        for part in arm_parts(arm):
+            if part not in parts:
+                parts[part] = _part_size(config, part)
+            sizes.append(parts[part])
+        if sizes:
+            chosen[arm] = (sum(x[0] for x in sizes), sum(x[1] for x in sizes),
+                           any(x[2] for x in sizes))
     target: int | None = None
+    sft = [v[1] for arm, v in chosen.items() if arm != "dpo"]
     if t.match_tokens == "budget":
         target = t.token_budget
-    elif t.match_tokens == "smallest" and chosen:
-        target = min(v[1] for v in chosen.values())
+    elif t.match_tokens == "smallest" and sft:
+        target = min(sft)
         target = min(target, t.token_budget) if t.token_budget else target
+    plans = []
     for arm, (rows, tokens, estimated) in chosen.items():
         cap = target if target is not None else (
             min(tokens, t.token_budget) if t.token_budget else None)
@@ -663,10 +929,16 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     organism = config.experiment.organism
     if arm == "organism" and organism is not None:
         key["organism"] = organism.model_dump(mode="json")
+    parts = arm_parts(arm)
     for name, path in (("data", t.data), ("stories", stories_path(config)),
-                       ("documents", organism.documents if organism else None)):
+                       ("documents", organism.documents if organism else None),
+                       *((f"{kind}_corpus", corpus_path(config, kind))
+                         for kind in ("documents", "advice") if kind in parts)):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if "deliberative" in parts and uses_generator(config):  # the published recipe's inputs
+        key["deliberation"] = {"rewrite": t.rewrite, "prompt": (
+            deliberation_prompt(config) if t.rewrite else None)}
     return digest(key)
 
 
@@ -687,6 +959,26 @@ def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = N
     return rows, notes
 
 
+def arm_shares(config: ParablesConfig, arm: str) -> dict[str, float]:
+    """Each part's share of a `+` arm's matched tokens: `training.shares` normalised over the
+    arm's parts (equal without it); mixed: `mixed_stories_share` of stories, the rest
+    refusals; {} for an arm of one part."""
+    parts = arm_parts(arm)
+    if len(parts) < 2:
+        return {}
+    t = config.training
+    if arm == "mixed":
+        return {"stories": t.mixed_stories_share, "refusal": 1 - t.mixed_stories_share}
+    if t.shares is None:
+        return {p: 1 / len(parts) for p in parts}
+    missing = [p for p in parts if p not in t.shares]
+    if missing:
+        raise ParablesError(f"training.shares gives no weight to {missing[0]}, a part of arm "
+                            f"'{arm}'; give every part of a + arm a weight")
+    total = sum(t.shares[p] for p in parts)
+    return {p: t.shares[p] / total for p in parts}
+
+
 def prepare_arms(config: ParablesConfig, arms: list[str], tokenizer: Any,
                  ledger: UsageLedger | None = None, progress: bool = True
                  ) -> dict[str, ArmData]:
@@ -700,9 +992,11 @@ def prepare_arms(config: ParablesConfig, arms: list[str], tokenizer: Any,
         check_not_eval(rows)
         data = tokenize_rows(arm, rows, tokenizer, t.max_length)
         data.notes = [*notes, *data.notes]
+        if t.match_tokens != "off" and t.data is None:  # shares hold under matching only
+            data.shares = arm_shares(config, arm)
         out[arm] = data
     if t.match_tokens != "off":
-        match_tokens(out, t.token_budget, config.seed, t.match_tokens, t.mixed_stories_share)
+        match_tokens(out, t.token_budget, config.seed, t.match_tokens)
     elif t.token_budget is not None:
         for arm, data in out.items():
             if data.trained_tokens > t.token_budget:

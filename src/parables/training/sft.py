@@ -65,7 +65,8 @@ def base_weights(config: ParablesConfig) -> str:
 
 def _spec(config: ParablesConfig, arm: str, base: str, data: ArmData) -> dict[str, Any]:
     t = config.training.model_dump(mode="json", exclude={
-        "arms", "match_tokens", "mixed_stories_share", "stories", "token_budget", "data"})
+        "arms", "match_tokens", "mixed_stories_share", "stories", "token_budget", "data",
+        "documents", "advice", "shares", "rewrite"})  # data choices: the data hash has them
     spec = {"arm": arm, "base_model": config.models.target.model, "base_path": base,
             "seed": config.seed, "data_hash": data.data_hash(), "hyperparameters": t}
     complete = Path(base) / ".complete"  # a model parables trained (an organism): its recipe,
