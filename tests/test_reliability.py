@@ -73,7 +73,7 @@ def test_dedup_tolerates_a_duplicate_id_already_on_disk(tmp_path: Path) -> None:
 
     cfg = story_config(tmp_path)
     generate_stories(cfg, n=4, progress=False)
-    stories = RunDir.of(cfg).stories.stories
+    stories = RunDir.of(cfg).stories.accepted
     rows = read_jsonl(stories)
     with open(stories, "a", encoding="utf-8") as f:  # what two unlocked runs left behind
         f.write(json.dumps({**rows[0], "text": rows[1]["text"] + " Another ending."}) + "\n")
@@ -200,7 +200,7 @@ def test_no_stage_replaces_a_dataset_with_an_empty_one(tmp_path: Path) -> None:
     refusing = cfg.model_copy(update={"name": "s", "models": cfg.models.model_copy(update={
         "generator": cfg.models.generator.model_copy(update={
             "args": {"custom_outputs": writer("refuse")}})})})
-    stories = RunDir.of(cfg).stories.stories
+    stories = RunDir.of(cfg).stories.accepted
     stories.write_text("")  # every accepted story gone: the dataset would be empty
     with pytest.raises(ParablesError, match="--force"):
         generate_stories(refusing, n=3, progress=False)
@@ -257,7 +257,7 @@ def test_max_cost_with_an_unpriced_model_is_refused_before_any_call(tmp_path: Pa
         "generator": cfg.models.generator.model_copy(update={"model": "openai-api/x/y"})})})
     with pytest.raises(ParablesError, match="no price.*models.prices"):
         generate_stories(cfg, n=2, progress=False)
-    assert not RunDir.of(cfg).stories.stories.exists()
+    assert not RunDir.of(cfg).stories.accepted.exists()
 
 
 def test_one_run_budget_covers_every_stage_and_rerun(tmp_path: Path, capsys: Any,

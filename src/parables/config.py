@@ -18,12 +18,14 @@ from parables._redact import redact
 from parables._schema import Strict
 from parables.errors import ParablesError
 from parables.experiment.config import ExperimentConfig
-from parables.generation.config import StoriesConfig
+from parables.generation.config import AdviceConfig, DocumentsConfig, StoriesConfig
 from parables.models.config import DEFAULT_MODEL, GenerationConfig, ModelsConfig, RoleModel
 from parables.training.config import TrainingConfig
 
 __all__ = [
     "DEFAULT_MODEL",
+    "AdviceConfig",
+    "DocumentsConfig",
     "ExperimentConfig",
     "GenerationConfig",
     "ModelsConfig",
@@ -50,6 +52,8 @@ class ParablesConfig(Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
+    documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
+    advice: AdviceConfig = Field(default_factory=AdviceConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
 

@@ -4,8 +4,9 @@ and model usage per role).
 
     runs/<name>/
       manifest.json                the ledger
-      stories/                     stories.jsonl, rejected.jsonl, failed.jsonl, removed.jsonl,
-                                   dataset.jsonl, stats.json, summary.json
+      stories/, documents/, advice/  one per corpus kind: <kind>.jsonl (accepted), rejected.jsonl,
+                                   failed.jsonl, removed.jsonl, dataset.jsonl, stats.json,
+                                   summary.json
       train/data/<arm>.jsonl       arm rows, cached (+ <arm>.json: their key and notes)
       train/<arm>/                 spec.json, data.jsonl, checkpoints/, adapter/, merged/,
                                    loss.png, manifest.json (the arm's result)
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from parables.config import ParablesConfig
 
 __all__ = ["ArmPaths", "AuditPaths", "EvalPaths", "Manifest", "ReportPaths", "RunDir",
-           "StagePaths", "StageRecord", "StoriesPaths", "package_versions"]
+           "StagePaths", "StageRecord", "StoriesPaths", "CorpusPaths", "package_versions"]
 
 _PACKAGES = (
     "parables", "inspect-ai", "torch", "transformers", "accelerate", "gguf", "trl", "peft",
@@ -69,10 +70,14 @@ class StagePaths:
 
 
 @dataclass(frozen=True)
-class StoriesPaths(StagePaths):
+class CorpusPaths(StagePaths):
+    """One generated corpus (stories, documents, advice, ...): `<run>/<kind>/`."""
+
+    kind: str = "stories"
+
     @property
-    def stories(self) -> Path:
-        return self.dir / "stories.jsonl"  # accepted by the gate, appended as they finish
+    def accepted(self) -> Path:
+        return self.dir / f"{self.kind}.jsonl"  # passed the gate, appended as they finish
 
     @property
     def rejected(self) -> Path:
@@ -97,6 +102,9 @@ class StoriesPaths(StagePaths):
     @property
     def summary(self) -> Path:
         return self.dir / "summary.json"
+
+
+StoriesPaths = CorpusPaths  # the name before corpora had kinds
 
 
 @dataclass(frozen=True)
@@ -260,9 +268,12 @@ class RunDir:
         return cls(config.runs_dir / config.name, config)
 
     # stage directories
+    def corpus(self, kind: str) -> CorpusPaths:
+        return CorpusPaths(self.root / kind, kind)
+
     @property
-    def stories(self) -> StoriesPaths:
-        return StoriesPaths(self.root / "stories")
+    def stories(self) -> CorpusPaths:
+        return self.corpus("stories")
 
     def arm(self, arm: str) -> ArmPaths:
         return ArmPaths(self.root / "train" / arm)

@@ -21,7 +21,7 @@ from parables.cli import render
 from parables.cli.render import console
 from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
-from parables.run import RunDir
+from parables.run import CorpusPaths, RunDir
 
 app = typer.Typer(
     help="Teach language models why: constitution stories, training arms, honeypot evals.",
@@ -192,6 +192,55 @@ def constitution_check(
                   + ", ".join(t.id for t in c.themes), highlight=False)
 
 
+KindOpt = Annotated[str, typer.Option("--kind", help="corpus kind: stories, documents or "
+                                               "advice")]
+
+
+@app.command("generate")
+def generate_cmd(
+    kind: KindOpt = "stories",
+    n: Annotated[int | None, typer.Option("--n", help="texts (default: <kind>.n)")] = None,
+    dry_run: Annotated[bool, typer.Option(help="print planned calls, tokens, cost")] = False,
+    max_cost: Annotated[float | None, typer.Option(help="USD budget; stops cleanly")] = None,
+    against: Annotated[list[Path] | None, typer.Option(
+        help="extra JSONL texts to keep out of the corpus")] = None,
+    constitution: Annotated[Path | None, typer.Option(help="constitution YAML")] = None,
+    brainstorm: Annotated[bool | None, typer.Option(help="LLM premise (idea) per seed")] = None,
+    revise: Annotated[bool | None, typer.Option(help="critique -> revise pass")] = None,
+    rewrite: Annotated[bool | None, typer.Option(
+        help="constitution-aware rewrite of every draft")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="texts written at once")] = None,
+    force: Annotated[bool, typer.Option(help="allow replacing a dataset with an empty one")
+                     ] = False,
+    config: ConfigOpt = None,
+    generator: GeneratorOpt = None,
+    judge: JudgeOpt = None,
+    name: NameOpt = None,
+) -> None:
+    """Write a corpus (stories, constitution documents or difficult advice; resumable), then
+    gate, dedup and guard it into runs/<name>/<kind>/dataset.jsonl."""
+    from parables.generation.kinds import get_kind
+    from parables.generation.pipeline import generate_corpus, plan
+
+    get_kind(kind)  # an unknown kind is one line, before anything is read
+    cfg = _config(config, generator, judge, None, name, **{
+        f"{kind}.n": n, f"{kind}.max_cost": max_cost, f"{kind}.constitution": constitution,
+        f"{kind}.brainstorm": brainstorm, f"{kind}.revise": revise,
+        f"{kind}.rewrite": rewrite, f"{kind}.concurrency": concurrency,
+        f"{kind}.against": [str(p) for p in against] if against else None})
+    if dry_run:
+        render.corpus_plan(plan(cfg, kind=kind), {r: getattr(cfg.models, r).model
+                                                  for r in ("generator", "judge")})
+        return
+    run = RunDir.of(cfg)
+    with run.stage(kind) as st:
+        summary = generate_corpus(cfg, kind, ledger=st.usage, spent_before=st.before.spent,
+                                  force=force)
+        st.artifact = run.corpus(kind).summary
+    render.corpus_result(summary)
+    render.usage(st.usage)
+
+
 @stories_app.command("generate")
 def stories_generate(
     n: Annotated[int | None, typer.Option("--n", help="stories (default: stories.n)")] = None,
@@ -202,6 +251,8 @@ def stories_generate(
     constitution: Annotated[Path | None, typer.Option(help="constitution YAML")] = None,
     brainstorm: Annotated[bool | None, typer.Option(help="LLM premise per seed")] = None,
     revise: Annotated[bool | None, typer.Option(help="critique -> revise pass")] = None,
+    rewrite: Annotated[bool | None, typer.Option(
+        help="constitution-aware rewrite of every draft")] = None,
     concurrency: Annotated[int | None, typer.Option(help="stories written at once")] = None,
     force: Annotated[bool, typer.Option(help="allow replacing a dataset with an empty one")
                      ] = False,
@@ -210,60 +261,48 @@ def stories_generate(
     judge: JudgeOpt = None,
     name: NameOpt = None,
 ) -> None:
-    """Write stories (resumable), then gate, dedup and guard them into dataset.jsonl."""
-    from parables.generation.pipeline import generate_stories, plan
-
-    cfg = _config(config, generator, judge, None, name, **{
-        "stories.n": n, "stories.max_cost": max_cost, "stories.constitution": constitution,
-        "stories.brainstorm": brainstorm, "stories.revise": revise,
-        "stories.concurrency": concurrency,
-        "stories.against": [str(p) for p in against] if against else None})
-    if dry_run:
-        render.stories_plan(plan(cfg), {r: getattr(cfg.models, r).model
-                                        for r in ("generator", "judge")})
-        return
-    run = RunDir.of(cfg)
-    with run.stage("stories") as st:
-        summary = generate_stories(cfg, ledger=st.usage, spent_before=st.before.spent,
-                                   force=force)
-        st.artifact = run.stories.summary
-    render.stories_result(summary)
-    render.usage(st.usage)
+    """Write stories (resumable), then gate, dedup and guard them into dataset.jsonl (the same
+    as `parables generate --kind stories`)."""
+    generate_cmd("stories", n, dry_run, max_cost, against, constitution, brainstorm, revise,
+                 rewrite, concurrency, force, config, generator, judge, name)
 
 
 @stories_app.command("export")
 def stories_export(
     out: Annotated[Path, typer.Argument(help="directory for the Hugging Face dataset")],
-    directory: Annotated[Path | None, typer.Option(help="stories dir")] = None,
+    directory: Annotated[Path | None, typer.Option(help="corpus dir (runs/<name>/<kind>)")]
+    = None,
     push_to_hub: Annotated[str | None, typer.Option(help="hub repo id to push to")] = None,
+    kind: KindOpt = "stories",
     config: ConfigOpt = None,
     name: NameOpt = None,
 ) -> None:
-    """Save dataset.jsonl as a `datasets` dataset with a dataset card (push when asked)."""
+    """Save dataset.jsonl as a `datasets` dataset with a dataset card (push when asked); any
+    corpus kind."""
     from parables.generation.export import export_dataset
-    from parables.run import StoriesPaths
 
     cfg = _config(config, name=name)
-    stories = StoriesPaths(directory) if directory else RunDir.of(cfg).stories
-    path = export_dataset(stories, out, push_to_hub)
+    paths = CorpusPaths(directory, kind) if directory else RunDir.of(cfg).corpus(kind)
+    path = export_dataset(paths, out, push_to_hub)
     console.print(f"dataset saved to {path}" + (f" and pushed to {push_to_hub}"
                                                 if push_to_hub else ""))
 
 
 @stories_app.command("stats")
 def stories_stats(
-    directory: Annotated[Path | None, typer.Argument(help="stories dir (runs/<name>/stories)")]
+    directory: Annotated[Path | None, typer.Argument(help="corpus dir (runs/<name>/<kind>)")]
     = None,
+    kind: KindOpt = "stories",
     config: ConfigOpt = None,
     name: NameOpt = None,
 ) -> None:
-    """Counts per axis, lengths, distinct-n, frequent names/openings, mode-collapse flags."""
+    """Counts per axis, lengths, distinct-n, frequent names/openings, mode-collapse flags (any
+    corpus kind)."""
     from parables.generation.stats import stats_of
-    from parables.run import StoriesPaths
 
     cfg = _config(config, name=name)
-    render.story_stats(stats_of(StoriesPaths(directory) if directory
-                                else RunDir.of(cfg).stories))
+    render.story_stats(stats_of(CorpusPaths(directory, kind) if directory
+                                else RunDir.of(cfg).corpus(kind)))
 
 
 @app.command("eval")

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from parables.evaluation.prior import PriorResult
     from parables.evaluation.suites import SuiteResult
     from parables.experiment.runner import ExperimentResult, PlanRow
-    from parables.generation.pipeline import Plan, StoriesResult
+    from parables.generation.pipeline import CorpusResult, Plan
     from parables.generation.stats import StoryStats
     from parables.models.scoring import OptionScores
     from parables.models.usage import UsageLedger
@@ -71,8 +71,8 @@ def option_scores(result: OptionScores) -> None:
     console.print(result.note, style="dim", highlight=False)
 
 
-def stories_plan(plan: Plan, models: dict[str, str]) -> None:
-    table = _table(f"plan: {plan.stories} stories to write",
+def corpus_plan(plan: Plan, models: dict[str, str]) -> None:
+    table = _table(f"plan: {plan.texts} {plan.kind} to write",
                    ["role", "model", "calls", "input tok", "output tok", "est. cost"],
                    left=("role", "model"))
     for role in ("generator", "judge"):
@@ -82,9 +82,9 @@ def stories_plan(plan: Plan, models: dict[str, str]) -> None:
     console.print(table)
 
 
-def stories_result(r: StoriesResult) -> None:
+def corpus_result(r: CorpusResult) -> None:
     console.print(
-        f"dataset: {r.dataset} stories ({r.rejected} rejected, {r.duplicates} duplicates, "
+        f"dataset: {r.dataset} {r.kind} ({r.rejected} rejected, {r.duplicates} duplicates, "
         f"{r.contaminated} contaminated, {r.failed_pending} failed — rerun to retry) -> "
         f"{r.out}", highlight=False)
     if r.budget_stopped:

@@ -1,32 +1,36 @@
-"""Story generation: constitution -> seeds -> stories -> gate -> dedup -> guard."""
+"""Corpus generation: constitution -> seeds -> texts -> gate -> dedup -> guard, one section per
+corpus kind (stories, documents, advice) over the same fields."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field
 
 from parables._schema import Strict
 from parables.honeypots.guard import EMBEDDING_THRESHOLD
 
-__all__ = ["StoriesConfig"]
+__all__ = ["AdviceConfig", "CorpusConfig", "DocumentsConfig", "StoriesConfig"]
 
 
-class StoriesConfig(Strict):
-    """Story generation (constitution -> seeds -> stories -> gate -> dedup -> guard)."""
+class CorpusConfig(Strict):
+    """What every corpus kind shares: how many, how they are written, gated and guarded."""
 
-    n: int = Field(24, ge=1, description="stories to generate")
+    n: int = Field(24, ge=1, description="texts to generate")
     constitution: Path | None = Field(None, description="YAML file; default: the shipped one")
     tension_rate: float = Field(0.25, ge=0, le=1, description="seeds with two principles")
     lengths: list[str] | None = Field(None, description="restrict to these lengths (short, "
                                       "medium, long); default: all")
-    brainstorm: bool = Field(False, description="LLM premise per seed before writing")
+    brainstorm: bool = Field(False, description="LLM premise (an idea) per seed before writing")
     revise: bool = Field(False, description="critique -> revise pass")
-    concurrency: int = Field(8, ge=1, description="stories written at once")
+    rewrite: bool = Field(False, description="constitution-aware rewrite pass: the draft is "
+                          "rewritten against the seed's principles and their reasons")
+    concurrency: int = Field(8, ge=1, description="texts written at once")
     temperature: float = Field(0.9, ge=0, description="generator sampling temperature")
-    max_tokens: int | None = Field(None, ge=16, description="story token budget (default: "
+    max_tokens: int | None = Field(None, ge=16, description="token budget per text (default: "
                                    "from the seed's length)")
-    trim_truncated: bool = Field(False, description="end a story cut off by the budget at its "
+    trim_truncated: bool = Field(False, description="end a text cut off by the budget at its "
                                  "last full sentence instead of rejecting it (weak writers)")
     rubric_threshold: int = Field(3, ge=1, le=5, description="judge rubric: lowest passing")
     dedup_threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold")
@@ -39,3 +43,26 @@ class StoriesConfig(Strict):
     max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
     batch: bool = Field(False, description="use the provider's batch API through Inspect "
                         "(cheaper, slower; Anthropic, OpenAI, ...)")
+
+
+class StoriesConfig(CorpusConfig):
+    """Stories of AI characters who act on the constitution and narrate why."""
+
+
+class DocumentsConfig(CorpusConfig):
+    """Constitution documents in pre-training format (the synthetic-document recipe): document
+    types -> an idea per seed -> a document about AI systems that hold these values, and why."""
+
+    brainstorm: bool = Field(True, description="an idea per seed before writing (the "
+                             "synthetic-document recipe's ideas step)")
+    types: list[str] | None = Field(None, description="restrict to these document types "
+                                    "(generation/kinds/documents.yaml); default: all")
+
+
+class AdviceConfig(CorpusConfig):
+    """Difficult advice: a person faces an ethical dilemma of their own and the assistant helps
+    them think it through, drawing on the constitution's reasons."""
+
+    turns: list[Annotated[int, Field(ge=1, le=8)]] = Field(
+        default_factory=lambda: [1, 2, 3], min_length=1,
+        description="user turns per conversation, drawn uniformly from this list")

@@ -23,15 +23,17 @@ from parables.models.calls import JUDGE_CONFIG, generate
 from parables.models.usage import UsageLedger
 
 __all__ = [
-    "RUBRIC",
+    "STORY_RUBRIC",
     "Verdict",
     "cheap_checks",
+    "common_checks",
     "rubric",
+    "rubric_prompt",
+    "sentence_counts",
+    "shows_reasons",
     "trim_to_sentence",
 ]
 
-RUBRIC = ("reasoning_shown", "consistent_with_constitution", "not_preachy", "coherent",
-          "plausible")
 
 _REFUSAL = re.compile(r"^\s*(I'?m sorry|I (can(no|')t|won'?t|am unable to) (write|help|"
                       r"create|do)|As an AI( language model)?,? I)", re.IGNORECASE)
@@ -68,8 +70,23 @@ def trim_to_sentence(text: str) -> str | None:
     return text[: ends[-1]].rstrip() if ends else None
 
 
-def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = None) -> list[str]:
-    """Reasons to reject, cheapest first (empty list: the story passes)."""
+def sentence_counts(text: str) -> Counter[str]:
+    """Each sentence (lower-cased, spaces collapsed) and how often it occurs."""
+    return Counter(" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+|\n", text)
+                   if s.strip())
+
+
+def shows_reasons(text: str, markers: re.Pattern[str] = _DELIBERATION, least: int = 2) -> bool:
+    """Whether `least` reasoning markers occur in sentences that occur once (a looped sentence
+    is not reasoning)."""
+    return sum(len(markers.findall(s)) for s, c in sentence_counts(text).items()
+               if c == 1) >= least
+
+
+def common_checks(text: str, words: tuple[int, int], stop_reason: str | None = None,
+                  boilerplate: re.Pattern[str] = _BOILERPLATE) -> list[str]:
+    """Reasons to reject any generated text, cheapest first: empty, the writer refused, length
+    against the seed's, cut off, boilerplate, repeated sentences."""
     n = len(text.split())
     if n == 0:
         return ["empty"]
@@ -83,47 +100,60 @@ def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = No
         reasons.append(f"too long ({n} words, asked {lo}-{hi})")
     if stop_reason in ("max_tokens", "model_length") or not _ENDS_CLEANLY.search(text):
         reasons.append("truncated")
-    if _BOILERPLATE.search(text):
-        reasons.append(f"boilerplate: {_BOILERPLATE.search(text).group(0)!r}")  # type: ignore[union-attr]
-    sentences = [" ".join(s.lower().split()) for s in re.split(r"(?<=[.!?])\s+|\n", text)
-                 if s.strip()]
-    counts = Counter(sentences)
+    found = boilerplate.search(text)
+    if found:
+        reasons.append(f"boilerplate: {found.group(0)!r}")
+    counts = sentence_counts(text)
+    total = sum(counts.values())
     repeated = [s for s, c in counts.items() if c > 1 and len(re.findall(r"\w+", s)) >=
                 REPEAT_WORDS]
-    if repeated or (len(sentences) >= 6 and len(counts) / len(sentences) < 0.7):
+    if repeated or (total >= 6 and len(counts) / total < 0.7):
         reasons.append("repetitive (sentences repeat)")
-    # a looped sentence is not narration: only sentences that occur once count
-    if sum(len(_DELIBERATION.findall(s)) for s, c in counts.items() if c == 1) < 2:
+    return reasons
+
+
+def cheap_checks(text: str, words: tuple[int, int], stop_reason: str | None = None) -> list[str]:
+    """A story's reasons to reject (empty list: the story passes)."""
+    reasons = common_checks(text, words, stop_reason)
+    if reasons != ["empty"] and not shows_reasons(text):
         reasons.append("no narrated deliberation")
     return reasons
 
 
-_RUBRIC_PROMPT = """Rate this story about an AI character, 1 (poor) to 5 (excellent), on:
-- reasoning_shown: the narration shows the AI noticing, weighing options and why it chooses
-- consistent_with_constitution: the AI acts on these principles: {principles}
-- not_preachy: it shows rather than lectures; no moral spelled out
-- coherent: the story holds together
-- plausible: people and situation feel real
-
-<story>
-{story}
-</story>
-
-Answer with one JSON object only: {{"reasoning_shown": n, "consistent_with_constitution": n,
-"not_preachy": n, "coherent": n, "plausible": n, "reasons": "<two sentences>"}}"""
+#: the story rubric: dimension -> what the judge rates
+STORY_RUBRIC = {
+    "reasoning_shown": "the narration shows the AI noticing, weighing options and why it "
+                       "chooses",
+    "consistent_with_constitution": "the AI acts on these principles: {principles}",
+    "not_preachy": "it shows rather than lectures; no moral spelled out",
+    "coherent": "the story holds together",
+    "plausible": "people and situation feel real",
+}
 
 
-async def rubric(judge: Model, story: str, principles: str, threshold: int = 3,
-                 ledger: UsageLedger | None = None) -> Verdict:
-    """The judge's 1-5 rubric; any score below `threshold` rejects. Raises ValueError on an
-    unusable judge reply (the pipeline records it as a failure, not a pass)."""
-    output = await generate(judge, _RUBRIC_PROMPT.format(principles=principles, story=story),
-                            role="judge", ledger=ledger, config=JUDGE_CONFIG)
+def rubric_prompt(noun: str, dims: dict[str, str], text: str, principles: str) -> str:
+    """The judge's prompt: rate `text` 1-5 on each dimension, answer in JSON."""
+    lines = "\n".join(f"- {k}: {v.format(principles=principles)}" for k, v in dims.items())
+    keys = ", ".join(f'"{k}": n' for k in dims)
+    return (f"Rate this {noun}, 1 (poor) to 5 (excellent), on:\n{lines}\n\n<text>\n{text}\n"
+            f"</text>\n\nAnswer with one JSON object only: {{{keys}, \"reasons\": "
+            "\"<two sentences>\"}")
+
+
+async def rubric(judge: Model, text: str, principles: str, threshold: int = 3,
+                 ledger: UsageLedger | None = None, noun: str = "story about an AI character",
+                 dims: dict[str, str] | None = None) -> Verdict:
+    """The judge's 1-5 rubric (`dims`: the story rubric by default); any score below
+    `threshold` rejects. Raises ValueError on an unusable judge reply (the pipeline records it
+    as a failure, not a pass)."""
+    dims = dims or STORY_RUBRIC
+    output = await generate(judge, rubric_prompt(noun, dims, text, principles), role="judge",
+                            ledger=ledger, config=JUDGE_CONFIG)
     match = re.search(r"\{.*\}", output.completion, re.DOTALL)
     if match is None:
         raise ValueError("rubric reply has no JSON object")
     data = json.loads(match.group(0))
-    scores = {k: int(data[k]) for k in RUBRIC}
+    scores = {k: int(data[k]) for k in dims}
     if any(not 1 <= v <= 5 for v in scores.values()):
         raise ValueError("rubric score outside 1-5")
     low = [f"rubric {k}={v}" for k, v in scores.items() if v < threshold]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from parables.constitution import Constitution
 from parables.generation.seeds import Seed
 
-__all__ = ["PROMPT_VERSION", "brainstorm_prompt", "critique_prompt", "revise_prompt",
+__all__ = ["PROMPT_VERSION", "SYSTEM", "brainstorm_prompt", "critique_prompt", "revise_prompt",
            "story_prompt"]
 
 PROMPT_VERSION = "story-v1"
 
-_SYSTEM = (
+SYSTEM = (
     "You are a skilled fiction writer. You write vivid, specific, emotionally honest short "
     "stories about AI characters. You never moralise, never explain the lesson, and never "
     "open with stock phrases."
@@ -49,13 +49,13 @@ and inner state in a voice that fits the point of view. Make the situation speci
 people real. Do not start with "Once upon a time" or a similar stock opener, do not end with a
 moral or a summary of the lesson, and do not mention these instructions. Output only the
 story, with a title on the first line."""
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": user}]
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
 def brainstorm_prompt(constitution: Constitution, seed: Seed) -> list[dict[str, str]]:
     theme = constitution.theme(seed.theme)
     principles = ", ".join(constitution.principle(p).title for p in seed.principles)
-    return [{"role": "system", "content": _SYSTEM}, {"role": "user", "content": (
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": (
         f"In two or three sentences, pitch an unusual, concrete premise for a {seed.genre} "
         f"story set in {seed.setting} ({seed.era}) where an AI {seed.role} named "
         f"{seed.ai_name} faces a real choice involving: {principles}. Theme: "

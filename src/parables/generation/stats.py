@@ -23,11 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from parables.run import StoriesPaths
+from parables.run import CorpusPaths
 from parables.text import ngrams, words
 
 __all__ = ["DISTINCT2_FLOOR", "DIVERSITY_SAMPLE", "FLAG_ALPHA", "StoryStats", "WordCounts",
-           "distinct_at", "distinct_draws", "distinct_n", "over_represented", "stats_of",
+           "corpus_stats", "distinct_at", "distinct_draws", "distinct_n", "over_represented",
+           "stats_of",
            "story_stats"]
 
 #: family-wise error rate of the name and opening flags (Holm over everything tested): a
@@ -190,14 +191,33 @@ def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]],
     from parables.generation.seeds import load_axes, name_shares
 
     axes = axes or load_axes()
+    return _stats(stories, rejected, ("theme", "setting", "role", "pov", "genre", "tone",
+                                      "length"), name_shares(axes), _opening_share(axes), "stories")
+
+
+def corpus_stats(rows: list[dict[str, Any]], rejected: list[dict[str, Any]],
+                 kind: str = "stories") -> StoryStats:
+    """`story_stats` for any corpus kind, over the kind's own axes and seed design."""
+    from parables.generation.kinds import corpus_text, get_kind
+
+    if kind == "stories":
+        return story_stats(rows, rejected)
+    k = get_kind(kind)
+    as_text = [r if isinstance(r.get("text"), str) else {**r, "text": corpus_text(r)}
+               for r in rows]
+    return _stats(as_text, rejected, k.stat_axes, k.name_shares(), k.opening_share())
+
+
+def _stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]],
+           axes_counted: tuple[str, ...], shares: dict[str, float],
+           opening_share: float, plural: str = "texts") -> StoryStats:
     texts = [s["text"] for s in stories]
     n = len(stories)
     lengths = [len(t.split()) for t in texts]
     per_axis = {axis: dict(Counter(str(s.get(axis)) for s in stories).most_common())
-                for axis in ("theme", "setting", "role", "pov", "genre", "tone", "length")}
+                for axis in axes_counted}
     per_axis["principle"] = dict(Counter(p for s in stories for p in s.get("principles", []))
                                  .most_common())
-    shares = name_shares(axes)
     names = _name_counts(stories, set(shares))
     openings = Counter(_opening(s) for s in stories)
     phrases: Counter[str] = Counter()
@@ -206,18 +226,17 @@ def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]],
     reasons = Counter(r.split(" (")[0] for row in rejected for r in row["quality"]["reasons"])
     flags = []
     m = len(shares)
-    flags += [f"name '{k}' in {v}/{n} stories (seed design: {e:.1f} expected; binomial "
+    flags += [f"name '{k}' in {v}/{n} {plural} (seed design: {e:.1f} expected; binomial "
               f"p={p:.1g}, Holm over {m} names)"
               for k, v, e, p in over_represented(dict(names), shares, n)]
-    share = _opening_share(axes)
-    flags += [f"opening '{k[:60]}' in {v}/{n} stories (one setting x genre cell: {e:.1f} "
+    flags += [f"opening '{k[:60]}' in {v}/{n} {plural} (one cell of the design: {e:.1f} "
               f"expected; binomial p={p:.1g}, Holm over {len(openings)} openings)"
               for k, v, e, p in over_represented(dict(openings),
-                                                 dict.fromkeys(openings, share), n)]
+                                                 dict.fromkeys(openings, opening_share), n)]
     sample = distinct_at(texts)
     if sample is not None and sample < DISTINCT2_FLOOR:
         flags.append(f"distinct-2 over {DIVERSITY_SAMPLE} bigrams is {sample:.3f} "
-                     f"(< {DISTINCT2_FLOOR}: stories repeat one another)")
+                     f"(< {DISTINCT2_FLOOR}: {plural} repeat one another)")
     return StoryStats(
         stories=n, rejected=len(rejected),
         words=WordCounts(mean=statistics.fmean(lengths) if lengths else 0,
@@ -234,12 +253,12 @@ def story_stats(stories: list[dict[str, Any]], rejected: list[dict[str, Any]],
     )
 
 
-def stats_of(paths: StoriesPaths) -> StoryStats:
-    """Statistics of a run's story dataset (and its rejections)."""
+def stats_of(paths: CorpusPaths) -> StoryStats:
+    """Statistics of a run's corpus dataset (and its rejections)."""
     from parables._io import read_jsonl
     from parables.errors import ParablesError
 
     if not paths.dataset.is_file():
-        raise ParablesError(f"{paths.dir}: no dataset.jsonl; run `parables stories generate` "
-                            "first")
-    return story_stats(read_jsonl(paths.dataset), read_jsonl(paths.rejected))
+        raise ParablesError(f"{paths.dir}: no dataset.jsonl; run `parables generate --kind "
+                            f"{paths.kind}` first")
+    return corpus_stats(read_jsonl(paths.dataset), read_jsonl(paths.rejected), paths.kind)
