@@ -549,6 +549,14 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
                             "deliberative, mixed, dpo, or SFT arms joined with +")
     if len(parts) == 1:
         return _part_rows(config, arm, ledger, progress)
+    missing = [k for k in parts if k in CORPORA and not corpus_path(config, k).is_file()]
+    if missing:  # before any part pays for a generator call
+        raise ParablesError(
+            f"arm '{arm}' needs the {' and '.join(missing)} dataset"
+            f"{'s' if len(missing) > 1 else ''} ("
+            + ", ".join(str(corpus_path(config, k)) for k in missing) + "); run "
+            + " and ".join(f"`{_GENERATE[k]} --name {config.name}`" for k in missing)
+            + " first, or set " + " and ".join(f"training.{k}" for k in missing))
     rows: list[dict[str, Any]] = []
     counts, notes = [], []
     for part in parts:
