@@ -414,6 +414,17 @@ def train_cmd(
                       highlight=False, soft_wrap=True)
 
 
+@app.command("accelerate-config")
+def accelerate_config_cmd(
+    config: Annotated[str, typer.Argument(help="ddp, fsdp or zero3")],
+) -> None:
+    """Print the path of a shipped `accelerate` config, for several GPUs:
+    accelerate launch --config_file $(parables accelerate-config fsdp) -m parables train ..."""
+    from parables.training.accelerate import accelerate_config
+
+    print(accelerate_config(config))
+
+
 @app.command("run")
 def run_cmd(
     experiment: Annotated[Path, typer.Argument(help="experiment YAML (see examples/)")],

@@ -44,6 +44,7 @@ class ArmResult(BaseModel):
     data: DataSummary
     device: str
     dtype: str
+    processes: int = 1  # under `accelerate launch`: batch_size is per process
     steps: int
     epochs: float | None
     resumed_from: str | None
@@ -152,17 +153,6 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*",
                             category=FutureWarning)  # raised inside transformers/peft
     device, bf16 = _device()
-    set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
-            use_safetensors=True)
-    except OSError as e:
-        raise ParablesError(f"cannot load base model '{config.models.target.model}': "
-                            f"{one_line(str(e))}") from e
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
     ckpt_dir = out.checkpoints
     args = SFTConfig(
         output_dir=str(ckpt_dir),
@@ -189,6 +179,20 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
         include_num_input_tokens_seen="non_padding",
         dataset_kwargs={"skip_prepare_dataset": True},  # tokenised, labelled, truncated
     )
+    # The model loads after the arguments: under `accelerate launch` they set up the process
+    # group, so DeepSpeed ZeRO-3 builds the model already partitioned and FSDP's
+    # cpu_ram_efficient_loading reads the weights on rank 0 only (not a full copy per rank).
+    set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
+            use_safetensors=True)
+    except OSError as e:
+        raise ParablesError(f"cannot load base model '{config.models.target.model}': "
+                            f"{one_line(str(e))}") from e
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
     peft_config = None
     if t.method == "lora":
         from peft import LoraConfig
@@ -216,16 +220,17 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
     finally:
         bar.close()
     seconds = time.time() - started
+    _save(trainer, tokenizer, out, t.method == "lora")  # every rank: sharded weights gather
     if not trainer.is_world_process_zero():
         return None
     history = [(int(h["step"]), float(h["loss"])) for h in trainer.state.log_history
                if "loss" in h]
-    _save(trainer, tokenizer, out, t.method == "lora")
     plot_loss(history, out.loss_plot, f"{data.arm}: training loss")
     tokens_run = trainer.state.num_input_tokens_seen - (_tokens_at(Path(last)) if last else 0)
     arm = ArmResult(
         **spec, spec_hash=spec_hash, config_hash=config_hash(config),
         data=data.summary(), device=device, dtype="bfloat16" if bf16 else "float32",
+        processes=trainer.args.world_size,
         steps=trainer.state.global_step, epochs=trainer.state.epoch,
         resumed_from=Path(last).name if last else None,
         seconds=round(seconds, 2),
@@ -239,23 +244,73 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
 
 def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:
     """Adapter (LoRA) and a merged full model; the merged directory appears complete or not
-    at all."""
-    model = trainer.model
-    if lora:
+    at all. Call it on every process: under FSDP or DeepSpeed each rank holds only a shard
+    of the weights and gathering them is a collective; only the main process writes. (One
+    process, or DDP, where every rank has the whole model: only the main process does
+    anything, so calling it there alone is fine too.)"""
+    sharded = getattr(trainer, "is_fsdp_enabled", False) or getattr(
+        trainer, "is_deepspeed_enabled", False)
+    model = _gather(trainer, tokenizer, out, lora) if sharded else trainer.model
+    if not trainer.is_world_process_zero():
+        return
+    if lora and not sharded:
         if out.adapter.exists():
             shutil.rmtree(out.adapter)
         model.save_pretrained(str(out.adapter))
         tokenizer.save_pretrained(str(out.adapter))
         model = model.merge_and_unload()
     tmp = out.merged_tmp
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp), safe_serialization=True)
+    if model is not None:  # else _gather already wrote the full weights into tmp
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     (tmp / out.merged_complete.name).write_text(f"{spec_hash_of(out)}\n")
     if out.merged.exists():
         shutil.rmtree(out.merged)
     tmp.rename(out.merged)
+
+
+def _gather(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> Any:
+    """Save sharded weights (FSDP, DeepSpeed) in full through `Trainer.save_model`, which
+    gathers them on the main process (FSDP: once its state dict type is FULL_STATE_DICT, as
+    checkpoints may be sharded; ZeRO-3: the 16-bit weights `zero3_save_16bit_model` asks
+    for). LoRA: the adapter goes to `adapter/` and the main process returns base + adapter
+    reloaded from disk and merged (CPU RAM for one full copy of the model); full weights go
+    straight to `merged.tmp/` (returns None)."""
+    if trainer.is_fsdp_enabled:
+        trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    target = out.adapter if lora else out.merged_tmp
+    main = trainer.is_world_process_zero()
+    if main and target.exists():  # only the main process writes in save_model
+        shutil.rmtree(target)
+    trainer.save_model(str(target))
+    if not main:
+        return None
+    if not any(target.glob("*.safetensors")):  # DeepSpeed fell back to its own checkpoint
+        raise ParablesError(
+            f"{target}: the trainer saved no gathered weights; with DeepSpeed ZeRO-3 set "
+            "zero3_save_16bit_model: true in the accelerate config (as parables' zero3.yaml "
+            "does), or recover them from the checkpoint with DeepSpeed's zero_to_fp32.py")
+    (target / "training_args.bin").unlink(missing_ok=True)  # the Trainer's, not a model file
+    tokenizer.save_pretrained(str(target))
+    if not lora:
+        return None
+    import torch
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    if trainer.is_deepspeed_enabled:
+        # one process loads here, so ZeRO-3 must not partition this model over the others;
+        # training is over, and the next arm's arguments set ZeRO-3 up again
+        from transformers.integrations.deepspeed import unset_hf_deepspeed_config
+
+        unset_hf_deepspeed_config()  # type: ignore[no-untyped-call]
+    base = PeftConfig.from_pretrained(str(out.adapter)).base_model_name_or_path
+    model = AutoModelForCausalLM.from_pretrained(
+        base, dtype=torch.bfloat16 if trainer.args.bf16 else torch.float32,
+        trust_remote_code=False, use_safetensors=True)
+    return PeftModel.from_pretrained(model, str(out.adapter)).merge_and_unload()
 
 
 def plot_loss(history: list[tuple[int, float]], path: Path, title: str) -> None:
