@@ -31,6 +31,8 @@ class Script:
     requests: list[dict[str, Any]] = field(default_factory=list)
     default: tuple[int, dict[str, str], dict[str, Any] | str] | None = None
     delay: float = 0.0  # seconds before each reply (a slow server)
+    #: when no scripted reply is left: the reply's text computed from the request's messages
+    responder: Any = None
 
     def add(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         self.replies.append((status, headers or {}, body))
@@ -49,6 +51,12 @@ def openai_server() -> Iterator[tuple[str, Script]]:
                 script.requests.append(body)
                 if script.replies:
                     status, headers, reply = script.replies.pop(0)
+                elif script.responder is not None:
+                    prompt = "\n".join(str(m.get("content", ""))
+                                       for m in body.get("messages", []))
+                    text = script.responder(prompt)
+                    status, headers, reply = 200, {}, completion(
+                        text, len(prompt) // 4, len(text) // 4)
                 elif script.default:
                     status, headers, reply = script.default
                 else:

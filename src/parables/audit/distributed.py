@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from parables._io import atomic_write_json, digest, ensure_dir, read_json
+from parables._ray import connect, import_ray, quiet_ray_data
 from parables.audit.classifier import StanceClassifier
 from parables.audit.config import AuditConfig
 from parables.audit.prefilter import FirstPass
@@ -36,7 +37,6 @@ from parables.audit.readers import (
     source_size,
 )
 from parables.audit.scan import AuditResult, _finish, _Scanner, _setup, _State
-from parables.errors import ParablesError
 from parables.progress import progress_bar
 
 __all__ = ["SHARDS", "Shard", "audit_corpus_ray", "plan_shards", "scan_shard"]
@@ -194,44 +194,12 @@ class _ShardWorker:
         return {"name": np.array(names, dtype=object), "state": np.array(states, dtype=object)}
 
 
-def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as e:
-        raise ParablesError("--engine ray: Ray is not installed; pip install "
-                            "'parables[ray]' (or use --engine local)") from e
-    return ray
-
-
-def _connect(ray: Any, address: str | None) -> bool:
-    """Join the cluster at `address`, or start a local runtime; True when this call started
-    the runtime (and so shuts it down). An already initialised Ray is used as it is."""
-    import logging
-
-    if ray.is_initialized():
-        return False
-    try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ParablesError(f"--address {address}: cannot connect to a Ray cluster ({e}); "
-                            "start one with `ray start --head`, or leave --address out for a "
-                            "local runtime") from e
-    return True
-
-
 def _scan_on_ray(ray: Any, todo: list[tuple[Shard, str]], cfg: AuditConfig, terms: list[str],
                  first: FirstPass, clf: StanceClassifier
                  ) -> Generator[tuple[str, _State], None, None]:
     """(shard name, counts) as the actors finish them, in any order."""
-    import logging
-
     if not todo:
         return
-    ctx = ray.data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # parables draws its own
-    ctx.print_on_execution_start = False
     detector = first.detector
     if detector is not None:  # without its word cache, which can be large
         detector = type(detector)(detector.token_weights, detector.bias, detector.threshold)
@@ -244,19 +212,14 @@ def _scan_on_ray(ray: Any, todo: list[tuple[Shard, str]], cfg: AuditConfig, term
         compute=ray.data.ActorPoolStrategy(size=max(1, min(cpus, len(items)))),
         fn_constructor_kwargs={"cfg": cfg.model_copy(update={"progress": False}),
                                "terms": terms, "detector": detector, "clf": clf})
-    log = logging.getLogger("ray.data")
-    level = log.level
-    log.setLevel(logging.ERROR)  # Ray Data's per-run info lines would break the progress bar
-    try:
+    with quiet_ray_data(ray):
         for row in ds.iter_rows():
             yield str(row["name"]), _State.from_json(json.loads(row["state"]))
-    finally:
-        log.setLevel(level)
 
 
 def audit_corpus_ray(cfg: AuditConfig) -> AuditResult:
     """`audit_corpus` on Ray Data: the same result, resumable shard by shard."""
-    ray = _import_ray()
+    ray = import_ray()
     setup = _setup(cfg)
     shards = plan_shards(cfg)
     folder = ensure_dir(setup.out.dir / SHARDS)
@@ -275,7 +238,7 @@ def audit_corpus_ray(cfg: AuditConfig) -> AuditResult:
     total = sum(source_size(p) for p in cfg.paths) or None
     started = time.perf_counter()
     read_this_run = 0
-    started_ray = _connect(ray, cfg.address) if todo else False
+    started_ray = connect(ray, cfg.address) if todo else False
     try:
         with progress_bar(cfg.progress, bytes=True) as bar:
             task = bar.add_task("audit (ray)", total=total,

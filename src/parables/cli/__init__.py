@@ -209,9 +209,16 @@ def generate_cmd(
     revise: Annotated[bool | None, typer.Option(help="critique -> revise pass")] = None,
     rewrite: Annotated[bool | None, typer.Option(
         help="constitution-aware rewrite of every draft")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="texts written at once")] = None,
+    concurrency: Annotated[int | None, typer.Option(
+        help="texts written at once (per worker on Ray)")] = None,
     force: Annotated[bool, typer.Option(help="allow replacing a dataset with an empty one")
                      ] = False,
+    engine: Annotated[str | None, typer.Option(
+        help="local (one process) or ray (Ray Data; vllm/ writers on GPUs)")] = None,
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster to join (default: a local runtime)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Ray actors (default: one per CPU)")
+                       ] = None,
     config: ConfigOpt = None,
     generator: GeneratorOpt = None,
     judge: JudgeOpt = None,
@@ -227,6 +234,7 @@ def generate_cmd(
         f"{kind}.n": n, f"{kind}.max_cost": max_cost, f"{kind}.constitution": constitution,
         f"{kind}.brainstorm": brainstorm, f"{kind}.revise": revise,
         f"{kind}.rewrite": rewrite, f"{kind}.concurrency": concurrency,
+        f"{kind}.engine": engine, f"{kind}.address": address, f"{kind}.workers": workers,
         f"{kind}.against": [str(p) for p in against] if against else None})
     if dry_run:
         render.corpus_plan(plan(cfg, kind=kind), {r: getattr(cfg.models, r).model
@@ -264,7 +272,7 @@ def stories_generate(
     """Write stories (resumable), then gate, dedup and guard them into dataset.jsonl (the same
     as `parables generate --kind stories`)."""
     generate_cmd("stories", n, dry_run, max_cost, against, constitution, brainstorm, revise,
-                 rewrite, concurrency, force, config, generator, judge, name)
+                 rewrite, concurrency, force, None, None, None, config, generator, judge, name)
 
 
 @stories_app.command("export")

@@ -47,27 +47,35 @@ class NoStories(ParablesError):
         self.written = written
 
 
-def _stories_key(cfg: ParablesConfig) -> str:
-    parts = (cfg.stories, cfg.models.generator, cfg.models.judge, cfg.generation)
-    return digest([[p.model_dump(mode="json", fallback=stable_name) for p in parts], cfg.seed])
+def _corpus_key(cfg: ParablesConfig, kind: str = "stories") -> str:
+    parts = (getattr(cfg, kind), cfg.models.generator, cfg.models.judge, cfg.generation)
+    how = {"engine", "address", "workers"}  # where it runs, not what it writes
+    key: list[Any] = [[p.model_dump(mode="json", fallback=stable_name, exclude=how
+                        if p is getattr(cfg, kind) else None) for p in parts], cfg.seed]
+    return digest(key if kind == "stories" else [*key, kind])  # stories: the key they had
 
 
 def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
     seeds = config.experiment.seeds or [config.seed]
     if len(seeds) == 1:
         return [config.model_copy(update={"seed": seeds[0]})]
-    run = RunDir.of(config)
-    stories = config.training.stories or run.stories.dataset
+    run = RunDir.of(config)  # every seed trains on the experiment's corpora
+    corpora = {k: getattr(config.training, k) or run.corpus(k).dataset
+               for k in ("stories", "documents", "advice")}
     return [run.seed(s).configure(config, seed=s, training=config.training.model_copy(
-        update={"stories": stories})) for s in seeds]
+        update=corpora)) for s in seeds]
 
 
 def _arms(config: ParablesConfig) -> list[str]:
     return [a for a in config.experiment.arms if a != "baseline"]
 
 
-def _needs_stories(config: ParablesConfig) -> bool:
-    return config.training.data is None and any(a in ("stories", "mixed") for a in _arms(config))
+def _corpora(config: ParablesConfig) -> list[str]:
+    """The corpus kinds the stories stage generates: those the arms read (none when
+    training.data replaces the arms' data)."""
+    from parables.training.data import corpora_needed
+
+    return [] if config.training.data is not None else corpora_needed(_arms(config))
 
 
 def run_experiment(
@@ -107,8 +115,9 @@ def _run(config: ParablesConfig, run: RunDir, console: Console, progress: bool
     result = ExperimentResult(run.root)
     rounds: list[RoundResult] = []
     runs: Runs = {}
-    if _needs_stories(config) and "stories" in exp.stages:
-        _stories_stage(config, result, console, progress)
+    if "stories" in exp.stages:
+        for kind in _corpora(config):
+            _corpus_stage(config, kind, result, console, progress)
     base = None  # with an organism: the original target, evaluated beside it
     arms_cfg = config
     if exp.organism is not None:
@@ -165,31 +174,32 @@ def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: C
         update={"target": organism})})
 
 
-def _stories_stage(config: ParablesConfig, result: ExperimentResult, console: Console,
-                   progress: bool) -> None:
-    from parables.generation.pipeline import generate_stories
+def _corpus_stage(config: ParablesConfig, kind: str, result: ExperimentResult,
+                  console: Console, progress: bool) -> None:
+    from parables.generation.pipeline import generate_corpus
 
     run = RunDir.of(config)
-    key = _stories_key(config)
-    if run.done("stories", key) and run.stories.dataset.is_file():
-        result.skipped.append("stories")
-        console.print("stories: done before, skipped")
+    paths = run.corpus(kind)
+    key = _corpus_key(config, kind)
+    if run.done(kind, key) and paths.dataset.is_file():
+        result.skipped.append(kind)
+        console.print(f"{kind}: done before, skipped")
         return
-    console.print(f"stories: writing {config.stories.n} with "
+    console.print(f"{kind}: writing {getattr(config, kind).n} with "
                   f"{config.models.generator.model}")
-    with run.stage("stories", key) as st:
-        summary = generate_stories(config, ledger=st.usage, spent_before=st.before.spent,
-                                   progress=progress)
-        st.artifact = run.stories.summary
+    with run.stage(kind, key) as st:
+        summary = generate_corpus(config, kind, ledger=st.usage, spent_before=st.before.spent,
+                                  progress=progress)
+        st.artifact = paths.summary
         result.usage.merge(st.usage)
         if summary.dataset == 0:
+            hint = (" (a more capable generator, or stories.lengths: [short] with the "
+                    "embedded model)" if kind == "stories" else " (a more capable generator)")
             raise NoStories(
                 summary.accepted + summary.rejected,
-                f"stories: none of the {summary.accepted + summary.rejected} stories passed "
-                f"the quality gate, dedup and contamination guard; see {run.stories.rejected}"
-                " (a more capable generator, or stories.lengths: [short] with the embedded "
-                "model)")
-    console.print(f"stories: {summary.dataset} in the dataset ({summary.rejected} "
+                f"{kind}: none of the {summary.accepted + summary.rejected} texts passed "
+                f"the quality gate, dedup and contamination guard; see {paths.rejected}{hint}")
+    console.print(f"{kind}: {summary.dataset} in the dataset ({summary.rejected} "
                   f"rejected, {summary.duplicates} duplicates, {summary.contaminated} "
                   "contaminated)")
 
@@ -491,11 +501,11 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
         cost = cost_of(price_of(model, config.models.prices), inp, outp)
         rows.append(PlanRow(stage_name, role, model, calls, inp, outp, cost))
 
-    if _needs_stories(config):
-        p = plan(config, config.stories.n)
+    for kind in _corpora(config):
+        p = plan(config, kind=kind)
         for role in ("generator", "judge"):
             if p.calls[role]:
-                add("stories", role, getattr(config.models, role).model, p.calls[role],
+                add(kind, role, getattr(config.models, role).model, p.calls[role],
                     p.input_tokens[role], p.output_tokens[role])
     if any(a in ("refusal", "deliberative", "mixed") for a in _arms(config)) and \
             uses_generator(config):

@@ -4,7 +4,7 @@ corpus kind (stories, documents, advice) over the same fields."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -43,6 +43,13 @@ class CorpusConfig(Strict):
     max_cost: float | None = Field(None, gt=0, description="USD budget: stop cleanly at it")
     batch: bool = Field(False, description="use the provider's batch API through Inspect "
                         "(cheaper, slower; Anthropic, OpenAI, ...)")
+    engine: Literal["local", "ray"] = Field(
+        "local", description="local: one process; ray: Ray Data actors (API writers) or Ray "
+        "Data's vLLM processor (vllm/ writers), pip install 'parables[ray]'")
+    address: str | None = Field(None, description="Ray cluster to join (engine: ray); default: "
+                                "a local runtime")
+    workers: int | None = Field(None, ge=1, description="Ray actors (engine: ray); default: "
+                                "one per CPU of the cluster")
 
 
 class StoriesConfig(CorpusConfig):

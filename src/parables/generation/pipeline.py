@@ -44,8 +44,9 @@ from parables.progress import progress_bar
 from parables.run import CorpusPaths, RunDir
 from parables.text import TOKENS_PER_WORD
 
-__all__ = ["CorpusResult", "Plan", "StoriesResult", "corpus_done", "finalize",
-           "generate_corpus", "generate_stories", "plan", "stories_done"]
+__all__ = ["CorpusResult", "Plan", "Sink", "StoriesResult", "Writer", "budget_left",
+           "corpus_done", "finalize", "generate_corpus", "generate_stories", "plan",
+           "stories_done"]
 
 
 class RunCounts(BaseModel):
@@ -142,100 +143,143 @@ def plan(config: ParablesConfig, n: int | None = None, kind: str = "stories") ->
 
 
 @dataclass
-class _Run:
+class Writer:
+    """Writes, gates and rates one seed's text; built once per process (on Ray, per actor)."""
+
     config: ParablesConfig
     kind: Kind
     section: CorpusConfig
     constitution: Constitution
-    generator: Model
+    generator: Model | str  # a name only where another engine writes (vLLM on Ray)
     judge: Model | None
-    paths: CorpusPaths
     ledger: UsageLedger
-    budget_hit: bool = False
-    counts: RunCounts = field(default_factory=RunCounts)
+
+    @classmethod
+    def of(cls, config: ParablesConfig, kind: str, ledger: UsageLedger,
+           generator: bool = True) -> Writer:
+        k = get_kind(kind)
+        section = k.section(config)
+        # texts are sampled (greedy decoding loops and collapses variety); the judge is not
+        sampling = config.model_copy(update={"generation": config.generation.model_copy(
+            update={"temperature": section.temperature})})
+        writer = (get_role_model("generator", sampling) if generator
+                  else config.models.generator.model)
+        return cls(config, k, section, load_constitution(section.constitution), writer,
+                   capable_model("judge", config), ledger)
 
     async def call(self, messages: list[dict[str, str]], max_tokens: int) -> ModelOutput:
+        assert not isinstance(self.generator, str), "this writer only gates"
         batch = self.section.batch or None
         return await generate(self.generator, as_chat(messages), role="generator",
                               ledger=self.ledger,
                               config=GenerateConfig(max_tokens=max_tokens, batch=batch))
 
-
-async def _write_one(run: _Run, seed: Any) -> None:
-    c, s, kind = run.constitution, run.section, run.kind
-    max_tokens = s.max_tokens or kind.max_tokens(seed)
-    premise = None
-    if s.brainstorm:
-        premise = (await run.call(kind.premise_prompt(c, seed), 160)).completion.strip()
-    messages = kind.prompt(c, seed, premise)
-    output = await run.call(messages, max_tokens)
-    text = output.completion.strip()
-    if s.revise and text:
-        critique = (await run.call(kind.critique_prompt(text), 300)).completion
-        output = await run.call(kind.revise_prompt(messages, text, critique), max_tokens)
+    async def write(self, seed: Any) -> tuple[bool, dict[str, Any]]:
+        """(passed, row) for one seed. Raises ModelCallError when a call fails after
+        Inspect's retries."""
+        c, s, kind = self.constitution, self.section, self.kind
+        max_tokens = s.max_tokens or kind.max_tokens(seed)
+        premise = None
+        if s.brainstorm:
+            premise = (await self.call(kind.premise_prompt(c, seed), 160)).completion.strip()
+        messages = kind.prompt(c, seed, premise)
+        output = await self.call(messages, max_tokens)
         text = output.completion.strip()
-    rewritten = False
-    if s.rewrite and text:
-        output = await run.call(kind.rewrite_prompt(c, seed, text), max_tokens)
-        text, rewritten = output.completion.strip(), True
-    # some providers (Inspect's hf) report "stop" even when the token budget ran out
-    used_up = output.usage is not None and output.usage.output_tokens >= max_tokens
-    stop = "max_tokens" if used_up else output.stop_reason
-    trimmed = False
-    if s.trim_truncated and stop in ("max_tokens", "model_length"):
-        cut = trim_to_sentence(text)
-        if cut:
-            text, stop, trimmed = cut, "stop", True
-    reasons = kind.checks(text, seed, stop)
-    verdict = Verdict(not reasons, reasons)
-    if not reasons and run.judge is not None:
-        try:
-            verdict = await rubric(run.judge, text, kind.principles_text(c, seed),
-                                   s.rubric_threshold, ledger=run.ledger, noun=kind.noun,
-                                   dims=kind.rubric)
-        except (ValueError, KeyError, TypeError) as e:
-            raise ModelCallError(f"judge rubric unusable: {e}") from e
-    usage = output.usage
-    row = {"id": seed.id, **kind.fields(text),
-           **{k: v for k, v in seed.to_dict().items() if k != "id"},
-           "premise": premise, "generator": str(run.generator),
-           "prompt_version": kind.prompt_version, "trimmed": trimmed,
-           "quality": verdict.to_dict(),
-           "tokens": {"input": usage.input_tokens if usage else None,
-                      "output": usage.output_tokens if usage else None}}
-    if kind.name != "stories":  # story rows keep the shape they had before kinds
-        row.update(kind=kind.name, rewritten=rewritten)
-    elif rewritten:
-        row["rewritten"] = True
-    if verdict.passed:
-        append_jsonl(run.paths.accepted, row)
-        run.counts.done += 1
-    else:
-        append_jsonl(run.paths.rejected, row)
-        run.counts.rejected += 1
+        if s.revise and text:
+            critique = (await self.call(kind.critique_prompt(text), 300)).completion
+            output = await self.call(kind.revise_prompt(messages, text, critique), max_tokens)
+            text = output.completion.strip()
+        rewritten = False
+        if s.rewrite and text:
+            output = await self.call(kind.rewrite_prompt(c, seed, text), max_tokens)
+            text, rewritten = output.completion.strip(), True
+        # some providers (Inspect's hf) report "stop" even when the token budget ran out
+        used_up = output.usage is not None and output.usage.output_tokens >= max_tokens
+        stop = "max_tokens" if used_up else output.stop_reason
+        return await self.judged(seed, text, stop, premise, rewritten, output.usage)
+
+    async def judged(self, seed: Any, text: str, stop: str | None, premise: str | None,
+                     rewritten: bool, usage: Any) -> tuple[bool, dict[str, Any]]:
+        """The gate (cheap checks, then the judge's rubric) over a written text -> its row."""
+        c, s, kind = self.constitution, self.section, self.kind
+        trimmed = False
+        if s.trim_truncated and stop in ("max_tokens", "model_length"):
+            cut = trim_to_sentence(text)
+            if cut:
+                text, stop, trimmed = cut, "stop", True
+        reasons = kind.checks(text, seed, stop)
+        verdict = Verdict(not reasons, reasons)
+        if not reasons and self.judge is not None:
+            try:
+                verdict = await rubric(self.judge, text, kind.principles_text(c, seed),
+                                       s.rubric_threshold, ledger=self.ledger, noun=kind.noun,
+                                       dims=kind.rubric)
+            except (ValueError, KeyError, TypeError) as e:
+                raise ModelCallError(f"judge rubric unusable: {e}") from e
+        row = {"id": seed.id, **kind.fields(text),
+               **{k: v for k, v in seed.to_dict().items() if k != "id"},
+               "premise": premise, "generator": str(self.generator),
+               "prompt_version": kind.prompt_version, "trimmed": trimmed,
+               "quality": verdict.to_dict(),
+               "tokens": {"input": usage.input_tokens if usage else None,
+                          "output": usage.output_tokens if usage else None}}
+        if kind.name != "stories":  # story rows keep the shape they had before kinds
+            row.update(kind=kind.name, rewritten=rewritten)
+        elif rewritten:
+            row["rewritten"] = True
+        return verdict.passed, row
 
 
-async def _run_all(run: _Run, seeds: list[SeedLike], bar: Any, task: Any,
-                   spent_before: float) -> None:
-    limit = asyncio.Semaphore(run.section.concurrency)
-    max_cost = run.section.max_cost
-    start = run.ledger.spent - spent_before  # the budget covers every role, every rerun
+@dataclass
+class Sink:
+    """Where finished rows go, the moment each is done (so a killed run resumes by id)."""
+
+    paths: CorpusPaths
+    counts: RunCounts = field(default_factory=RunCounts)
+    budget_hit: bool = False
+
+    def record(self, passed: bool, row: dict[str, Any]) -> None:
+        if passed:
+            append_jsonl(self.paths.accepted, row)
+            self.counts.done += 1
+        else:
+            append_jsonl(self.paths.rejected, row)
+            self.counts.rejected += 1
+
+    def failure(self, seed_id: str, reason: str) -> None:
+        append_jsonl(self.paths.failed, {"id": seed_id, "reason": reason, "time": time.time()})
+        self.counts.failed += 1
+
+    def status(self) -> str:
+        c = self.counts
+        return f"done {c.done} · rejected {c.rejected} · failed {c.failed}"
+
+
+def budget_left(ledger: UsageLedger, max_cost: float | None, spent_before: float
+                ) -> float | None:
+    """USD this generation may still spend: the run-wide limit and `<kind>.max_cost` (which
+    covers every role and every rerun of the stage)."""
+    left = [ledger.limit - ledger.spent] if ledger.limit is not None else []
+    if max_cost is not None:
+        left.append(max_cost - spent_before)
+    return min(left) if left else None
+
+
+async def _run_all(writer: Writer, sink: Sink, seeds: list[SeedLike], bar: Any, task: Any,
+                   left: float | None) -> None:
+    limit = asyncio.Semaphore(writer.section.concurrency)
+    start = writer.ledger.spent
 
     async def one(seed: SeedLike) -> None:
         async with limit:
-            if run.ledger.exhausted or (max_cost is not None
-                                        and run.ledger.spent - start >= max_cost):
-                run.budget_hit = True
+            if left is not None and writer.ledger.spent - start >= left:
+                sink.budget_hit = True
                 return
             try:
-                await _write_one(run, seed)
+                sink.record(*await writer.write(seed))
             except ModelCallError as e:
-                append_jsonl(run.paths.failed, {"id": seed.id, "reason": str(e),
-                                                "time": time.time()})
-                run.counts.failed += 1
-            c = run.counts
-            bar.update(task, advance=1, status=f"done {c.done} · rejected {c.rejected} · "
-                                                f"failed {c.failed}")
+                sink.failure(seed.id, str(e))
+            bar.update(task, advance=1, status=sink.status())
 
     await asyncio.gather(*(one(s) for s in seeds))
 
@@ -261,6 +305,9 @@ def generate_corpus(
 ) -> CorpusResult:
     """Write the missing texts of the first `n` seeds of `kind`, then build the dataset.
 
+    `<kind>.engine`: `local` (one process, `<kind>.concurrency` calls at once) or `ray` (Ray
+    Data actors, each with `<kind>.concurrency` calls at once; generation/ray_engine.py).
+
     Every input is read and checked before the first paid call. `spent_before`: what earlier
     runs of this stage spent (the run's ledger), so `<kind>.max_cost` holds across reruns.
     `force`: allow replacing a non-empty dataset with an empty one."""
@@ -269,7 +316,7 @@ def generate_corpus(
     n = _count(n, section, kind)
     check_budget(config, kind)
     paths = RunDir.of(config).corpus(kind)
-    constitution = load_constitution(section.constitution)
+    load_constitution(section.constitution)  # a bad file is one line, before any call
     against = [t for path in section.against for t in load_against(path)]
     seeds = _seeds(config, k, n)
     check_files(paths.accepted, paths.rejected, paths.failed, paths.dataset, paths.removed,
@@ -279,25 +326,29 @@ def generate_corpus(
     for path in (paths.accepted, paths.rejected, paths.failed):
         repair_jsonl(path)
     todo = [s for s in seeds if s.id not in finished]
-    # texts are sampled (greedy decoding loops and collapses variety); the judge is not
-    sampling = config.model_copy(update={"generation": config.generation.model_copy(
-        update={"temperature": section.temperature})})
-    run = _Run(config, k, section, constitution, get_role_model("generator", sampling),
-               capable_model("judge", config), paths,
-               ledger if ledger is not None else UsageLedger(prices=config.models.prices))
-    start = run.ledger.spent
-    with progress_bar(progress) as bar:
-        task = bar.add_task(kind, total=len(seeds), completed=len(seeds) - len(todo),
-                            status="")
-        asyncio.run(_run_all(run, todo, bar, task, spent_before))
-    if todo and run.counts.failed == len(todo):
+    ledger = ledger if ledger is not None else UsageLedger(prices=config.models.prices)
+    start = ledger.spent
+    left = budget_left(ledger, section.max_cost, spent_before)
+    sink = Sink(paths)
+    if section.engine == "ray":
+        from parables.generation.ray_engine import write_on_ray
+
+        write_on_ray(config, kind, todo, sink, ledger, left, address=section.address,
+                     workers=section.workers, progress=progress, done=len(seeds) - len(todo))
+    else:
+        writer = Writer.of(config, kind, ledger)
+        with progress_bar(progress) as bar:
+            task = bar.add_task(kind, total=len(seeds), completed=len(seeds) - len(todo),
+                                status="")
+            asyncio.run(_run_all(writer, sink, todo, bar, task, left))
+    if todo and sink.counts.failed == len(todo):
         first = read_jsonl(paths.failed)[-1]["reason"]
         raise ParablesError(f"all {len(todo)} {kind} calls failed (last: {first}); see "
                             f"{paths.failed}; a rerun retries them")
     result = finalize(config, seeds, against, force, kind=kind)
-    result.budget_stopped = run.budget_hit
-    result.spent_usd = round(run.ledger.spent - start, 4)
-    result.this_run = run.counts
+    result.budget_stopped = sink.budget_hit
+    result.spent_usd = round(ledger.spent - start, 4)
+    result.this_run = sink.counts
     atomic_write_json(paths.summary, result.model_dump(mode="json"))
     return result
 

@@ -1,0 +1,54 @@
+"""Joining Ray (the optional `parables[ray]` extra) for the engines that scale out: the audit,
+corpus generation and dedup. `import ray` happens only through here, and only when asked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from parables.errors import ParablesError
+
+__all__ = ["connect", "import_ray", "quiet_ray_data"]
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError as e:
+        raise ParablesError("--engine ray: Ray is not installed; pip install "
+                            "'parables[ray]' (or use --engine local)") from e
+    return ray
+
+
+def connect(ray: Any, address: str | None) -> bool:
+    """Join the cluster at `address`, or start a local runtime; True when this call started
+    the runtime (and so shuts it down). An already initialised Ray is used as it is."""
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        raise ParablesError(f"--address {address}: cannot connect to a Ray cluster ({e}); "
+                            "start one with `ray start --head`, or leave --address out for a "
+                            "local runtime") from e
+    return True
+
+
+@contextmanager
+def quiet_ray_data(ray: Any) -> Iterator[None]:
+    """Ray Data without its own progress bars and per-run info lines (parables draws its
+    own bar; Ray's lines would break it)."""
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False
+    log = logging.getLogger("ray.data")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
