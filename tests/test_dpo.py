@@ -253,3 +253,19 @@ def test_eval_items_and_malformed_pairs_are_refused(tmp_path: Path, tiny_llama: 
         train_dpo_arm(cfg, [{"id": "bad", "prompt": "hi", "chosen": "a", "rejected": "b"}],
                       progress=False)
     assert not RunDir.of(cfg).arm("dpo").dir.exists()
+
+
+def test_train_matches_the_dpo_arm_to_the_sft_arms(tmp_path: Path,
+                                                   scenario_llama: Path) -> None:
+    """`train(arms=[refusal, dpo])` under smallest matching: the dpo arm's chosen side lands on
+    the refusal arm's trained tokens (the pairs are built once and cached with the run)."""
+    from parables.training.sft import train
+
+    cfg = _config(tmp_path, scenario_llama, max_steps=1, batch_size=2, match_tokens="smallest",
+                  token_budget=900)
+    results = train(cfg, ["refusal", "dpo"], progress=False)
+    assert results["refusal"].data.trained_tokens == results["dpo"].data.trained_tokens == 900
+    assert any("templates" in n or "template" in n for n in results["dpo"].data.notes)
+    assert (tmp_path / "runs/d/train/data/dpo.jsonl").is_file()  # cached: a rerun pays nothing
+    again = train(cfg, ["refusal", "dpo"], progress=False)
+    assert again["dpo"].skipped and again["refusal"].skipped

@@ -34,6 +34,9 @@ _EXPORTS = {
     "RunDir": "parables.run",
     "StoriesConfig": "parables.config",
     "StoriesResult": "parables.generation.pipeline",
+    "CorpusResult": "parables.generation.pipeline",
+    "generate_corpus": "parables.generation.pipeline",
+    "dpo_pairs": "parables.training.dpo",
     "SuiteResult": "parables.evaluation.suites",
     "TrainingConfig": "parables.config",
     "UsageLedger": "parables.models.usage",
@@ -91,6 +94,9 @@ __all__ = [
     "RunDir",
     "StoriesConfig",
     "StoriesResult",
+    "CorpusResult",
+    "generate_corpus",
+    "dpo_pairs",
     "SuiteResult",
     "TrainingConfig",
     "UsageLedger",
@@ -143,7 +149,12 @@ if TYPE_CHECKING:
     from parables.experiment.analysis import Comparison, compare_arms
     from parables.experiment.report import write_report
     from parables.experiment.runner import ExperimentResult, plan_experiment, run_experiment
-    from parables.generation.pipeline import StoriesResult, generate_stories
+    from parables.generation.pipeline import (
+        CorpusResult,
+        StoriesResult,
+        generate_corpus,
+        generate_stories,
+    )
     from parables.generation.seeds import sample_seeds
     from parables.generation.stats import story_stats
     from parables.honeypots.build import HoneypotItem, build_items
@@ -161,6 +172,7 @@ if TYPE_CHECKING:
     from parables.models.usage import UsageLedger
     from parables.run import RunDir
     from parables.training.data import ArmData, load_rows, prepare_arms, refusal_rows
+    from parables.training.dpo import dpo_pairs
     from parables.training.sft import ArmResult, train, train_arm
 
 

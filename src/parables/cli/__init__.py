@@ -381,7 +381,8 @@ def _eval_suites(cfg: ParablesConfig, texts: list[str]) -> None:
 @app.command("train")
 def train_cmd(
     arm: Annotated[list[str] | None, typer.Option(
-        "--arm", help="stories, refusal, deliberative or mixed (repeat for several)")] = None,
+        "--arm", help="stories, documents, advice, refusal, deliberative, mixed, dpo, or parts "
+        "joined with + (e.g. documents+stories); repeat for several")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", "--target", help="base model: parables/smollm2-135m, hf/<id or dir>")] = None,
     method: Annotated[str | None, typer.Option(help="lora or full")] = None,

@@ -80,7 +80,7 @@ class ReportData:
     items: dict[str, int]  # items per model, by evaluation
     tokens: dict[str, int] = field(default_factory=dict)  # trained tokens per arm
     losses: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
-    stories: StoryStats | None = None
+    corpora: dict[str, StoryStats] = field(default_factory=dict)  # per corpus kind
     usage: dict[str, RoleUsage] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     rounds: list[RoundResult] = field(default_factory=list)
@@ -462,13 +462,13 @@ def _sections(data: ReportData) -> list[Section]:
     if data.losses:
         out.append(("Training", [f"{k}: {v:,} trained tokens" for k, v in
                                  data.tokens.items() if k != "baseline"], None, "loss"))
-    if data.stories:
-        st = data.stories
-        rows = [["stories", str(st.stories)], ["rejected", str(st.rejected)],
+    for kind, st in data.corpora.items():
+        rows = [[kind, str(st.stories)], ["rejected", str(st.rejected)],
                 ["mean words", f"{st.words.mean:.0f}"], ["distinct-1", f"{st.distinct_1:.3f}"],
                 ["distinct-2", f"{st.distinct_2:.3f}"],
-                ["themes", str(len(st.per_axis.get("theme", {})))]]
-        out.append(("Story dataset", ["Mode-collapse flags: " + ("; ".join(st.flags) or "none")],
+                ["principles", str(len(st.per_axis.get("principle", {})))]]
+        title = "Story dataset" if kind == "stories" else f"Corpus: {kind}"
+        out.append((title, ["Mode-collapse flags: " + ("; ".join(st.flags) or "none")],
                     (["statistic", "value"], rows), None))
     if data.rounds:
         rows = [[str(r.round), r.generator, str(r.stories), _pct(r.propensity),

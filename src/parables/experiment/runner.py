@@ -311,9 +311,9 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
                 tokens[arm] = tokens.get(arm, 0) + m.data.trained_tokens
                 losses[arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"] = \
                     m.loss_history
-    stories = None
-    if run.stories.stats.is_file():
-        stories = StoryStats.model_validate_json(run.stories.stats.read_text(encoding="utf-8"))
+    corpora = {kind: StoryStats.model_validate_json(run.corpus(kind).stats.read_text(
+        encoding="utf-8")) for kind in ("stories", "documents", "advice")
+        if run.corpus(kind).stats.is_file()}
     notes = []
     organism = read_arm(run.arm("organism")) if exp.organism is not None else None
     if organism is not None:
@@ -332,7 +332,7 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
         name=config.name, config_hash=config_hash(config), comparisons=comparisons,
         evals={spec.name: spec for spec in exp.evals if spec.name in comparisons},
         items={name: len(next(iter(arms.values()))[0]) for name, arms in runs.items()},
-        tokens=tokens, losses=losses, stories=stories, usage=run.manifest().usage().roles,
+        tokens=tokens, losses=losses, corpora=corpora, usage=run.manifest().usage().roles,
         versions=package_versions(), rounds=rounds, notes=notes)
     result.comparisons, result.tokens = comparisons, tokens
     result.report = write_report(run.report, data)
@@ -491,6 +491,7 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
     """Planned calls, tokens and cost per stage and role, without calling anything."""
     from parables.generation.pipeline import plan
     from parables.honeypots.build import select_items
+    from parables.training.config import arm_parts
     from parables.training.data import uses_generator
 
     exp = config.experiment
@@ -507,13 +508,19 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
             if p.calls[role]:
                 add(kind, role, getattr(config.models, role).model, p.calls[role],
                     p.input_tokens[role], p.output_tokens[role])
-    if any(a in ("refusal", "deliberative", "mixed") for a in _arms(config)) and \
-            uses_generator(config):
-        styles = {a for a in _arms(config) if a in ("refusal", "deliberative")} | (
-            {"refusal"} if "mixed" in _arms(config) else set())
-        n = len(select_items("train")) * config.training.replies_per_item
+    parts = {p for arm in _arms(config) for p in arm_parts(arm)}
+    styles = parts & {"refusal", "deliberative"}
+    n = len(select_items("train")) * config.training.replies_per_item
+    if styles and uses_generator(config):
         add("refusal data", "generator", config.models.generator.model, n * len(styles),
             n * len(styles) * 450, n * len(styles) * 160)
+    if "dpo" in _arms(config) and uses_generator(config):  # chosen: with the constitution
+        items = len(select_items("train"))
+        add("dpo pairs", "generator", config.models.generator.model, items, items * 1400,
+            items * 400)
+        if config.training.dpo_rejected == "target":
+            add("dpo pairs", "target", config.models.target.model, items, items * 700,
+                items * 400)
     models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
     for spec in exp.evals:
         n, per_in, per_out, judged = _eval_size(spec)

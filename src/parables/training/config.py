@@ -106,6 +106,11 @@ class TrainingConfig(Strict):
         "deliberation on the constitution, then trains on the reply without that prompt; "
         "false (the ablation) samples the scenario as it is, with no constitution prompt. "
         "Either way only replies rated aligned are kept. Templates ignore it")
+    dpo_beta: float = Field(0.1, gt=0, description="dpo arm: DPO's beta (how far the policy "
+                            "may move from the base model)")
+    dpo_rejected: Literal["target", "misaligned"] = Field(
+        "target", description="dpo arm: the rejected reply is the target's own answer without "
+        "the constitution (open character training), or the misaligned option's text")
 
     @field_validator("match_tokens", mode="before")
     @classmethod

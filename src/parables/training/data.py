@@ -42,7 +42,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from parables._io import digest, read_json, write_jsonl
+from parables._io import digest, read_json, read_jsonl, write_jsonl
 from parables.config import ParablesConfig
 from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, HoneypotItem, build_items
@@ -540,9 +540,10 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
         return load_rows(config.training.data), [f"rows from {config.training.data}"]
     if arm == "organism":
         return organism_rows(config)
-    if arm == "dpo":
-        raise ParablesError("the dpo arm trains on preference pairs (training/dpo.py), not on "
-                            "SFT rows; train it with the DPO trainer")
+    if arm == "dpo":  # preference pairs, trained by training/dpo.py
+        from parables.training.dpo import dpo_pairs
+
+        return dpo_pairs(config, ledger, progress, rejected=config.training.dpo_rejected)
     parts = arm_parts(arm)
     if not parts:
         raise ParablesError(f"unknown arm '{arm}'; arms: stories, documents, advice, refusal, "
@@ -944,6 +945,9 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
                          for kind in ("documents", "advice") if kind in parts)):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    if arm == "dpo":  # chosen from the generator with the constitution, rejected from...
+        key["dpo"] = {"rejected": t.dpo_rejected, "target": config.models.target.model,
+                      "constitution": deliberation_prompt(config)}
     if "deliberative" in parts and uses_generator(config):  # the published recipe's inputs
         key["deliberation"] = {"rewrite": t.rewrite, "prompt": (
             deliberation_prompt(config) if t.rewrite else None)}
@@ -960,7 +964,9 @@ def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = N
     key = _rows_key(config, arm)
     meta = read_json(meta_path)
     if meta is not None and meta.get("key") == key and rows_path.is_file():
-        return load_rows(rows_path), list(meta["notes"])
+        # preference pairs are not SFT rows (train_dpo_arm checks them)
+        rows = read_jsonl(rows_path) if arm == "dpo" else load_rows(rows_path)
+        return rows, list(meta["notes"])
     rows, notes = arm_rows(config, arm, ledger=ledger, progress=progress)
     write_jsonl(rows_path, rows)
     atomic_write_json(meta_path, {"key": key, "notes": notes})

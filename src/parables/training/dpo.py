@@ -339,6 +339,7 @@ def train_dpo_arm(
     force: bool = False,
     progress: bool = True,
     callbacks: list[Any] | None = None,
+    notes: list[str] | None = None,
 ) -> ArmResult | None:
     """Train the dpo arm on `rows` (from `dpo_pairs`) with the target model as base; returns
     its result (None on a secondary process under `accelerate launch`). `target_tokens`:
@@ -358,6 +359,7 @@ def train_dpo_arm(
         raise ParablesError(f"cannot load the tokenizer of '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
     data = tokenize_pairs(rows, tokenizer, t.max_length)
+    data.notes = [*(notes or []), *data.notes]
     if target_tokens is not None:
         match_pairs(data, target_tokens, config.seed)
     spec = sft._spec(config, ARM, base, data)

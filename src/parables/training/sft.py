@@ -67,7 +67,8 @@ def base_weights(config: ParablesConfig) -> str:
 def _spec(config: ParablesConfig, arm: str, base: str, data: ArmData) -> dict[str, Any]:
     t = config.training.model_dump(mode="json", exclude={
         "arms", "match_tokens", "mixed_stories_share", "stories", "token_budget", "data",
-        "documents", "advice", "shares", "rewrite"})  # data choices: the data hash has them
+        "documents", "advice", "shares", "rewrite", "dpo_beta", "dpo_rejected"})
+    # data choices (the data hash has them); dpo's beta joins its own spec
     spec = {"arm": arm, "base_model": config.models.target.model, "base_path": base,
             "seed": config.seed, "data_hash": data.data_hash(), "hyperparameters": t}
     complete = Path(base) / ".complete"  # a model parables trained (an organism): its recipe,
@@ -414,7 +415,37 @@ def train(
     except OSError as e:
         raise ParablesError(f"cannot load the tokenizer of '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
-    data = prepare_arms(config, arms, tokenizer, ledger=ledger, progress=progress)
+    t = config.training
+    dpo: tuple[list[dict[str, Any]], list[str]] | None = None
+    if "dpo" in arms:  # its pairs first: under smallest matching it may be the smallest arm
+        from parables.training.data import cached_rows
+        from parables.training.dpo import dpo_chosen_tokens
+
+        dpo = cached_rows(config, "dpo", ledger, progress)
+        chosen = dpo_chosen_tokens(dpo[0], tokenizer, t.max_length)
+        if t.match_tokens == "smallest" and len(arms) > 1:
+            config = config.model_copy(update={"training": t.model_copy(update={
+                "token_budget": min(chosen, t.token_budget or chosen)})})
+    sft_arms = [a for a in arms if a != "dpo"]
+    data = prepare_arms(config, sft_arms, tokenizer, ledger=ledger, progress=progress)
     results = {arm: train_arm(config, d, force=force, progress=progress, callbacks=callbacks)
                for arm, d in data.items()}
+    if dpo is not None:
+        from parables.training.dpo import train_dpo_arm
+
+        target = _dpo_target(config, [d.trained_tokens for d in data.values()], chosen)
+        results["dpo"] = train_dpo_arm(config, dpo[0], target_tokens=target,
+                                       beta=t.dpo_beta, force=force, progress=progress,
+                                       callbacks=callbacks, notes=dpo[1])
     return {arm: r for arm, r in results.items() if r is not None}
+
+
+def _dpo_target(config: ParablesConfig, matched: list[int], chosen: int) -> int | None:
+    """The dpo arm's chosen-side tokens: what the SFT arms were matched to, the budget, or
+    (unmatched) the cap."""
+    t = config.training
+    if t.match_tokens == "budget":
+        return t.token_budget
+    if t.match_tokens == "smallest":
+        return matched[0] if matched else min(chosen, t.token_budget or chosen)
+    return t.token_budget if t.token_budget is not None and chosen > t.token_budget else None
