@@ -205,8 +205,8 @@ def test_plus_arms_hold_every_part_and_missing_corpora_say_how_to_make_them(tmp_
     assert [r["id"] for r in cached_rows(mine, "documents")[0]] == ["m1"]
     _write(other, [{"id": "m2", "text": "A changed document."}])
     assert [r["id"] for r in cached_rows(mine, "documents")[0]] == ["m2"]
-    with pytest.raises(ParablesError, match="dpo.py"):
-        arm_rows(cfg, "dpo")
+    pairs, _ = arm_rows(cfg, "dpo")  # preference pairs (training/dpo.py), not SFT rows
+    assert pairs and {"prompt", "chosen", "rejected"} <= set(pairs[0])
 
 
 def test_corpora_needed_and_the_plan_cover_every_arm(tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -339,3 +339,24 @@ def test_new_arms_train_and_merge(tmp_path, tiny, arm, plain) -> None:  # type: 
         "documents+stories": {"document", "story"}}[arm]
     if plain:  # every row had something to learn in the plain format
         assert m.data.examples == len(ADVICE) * 3
+        # and the trained model is evaluated in the format it was trained in
+        merged = AutoTokenizer.from_pretrained(out.merged)
+        chat = ADVICE[1]
+        assert merged.apply_chat_template(chat[:2], tokenize=False,
+                                          add_generation_prompt=True) == plain_chat(
+            chat[:2], add_generation_prompt=True)
+        assert merged.apply_chat_template(chat, tokenize=False).replace("</s>", "") == \
+            plain_chat(chat)
+
+
+def test_an_arm_cache_key_reads_only_the_corpora_the_arm_trains_on(tmp_path: Path) -> None:
+    """Writing (or extending) the story corpus must not invalidate the refusal arm's cached
+    replies, which a generator was paid for."""
+    from parables.training.data import _rows_key
+
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "k"})
+    before = {arm: _rows_key(cfg, arm) for arm in ("refusal", "stories", "dpo")}
+    _write_stories(cfg)
+    after = {arm: _rows_key(cfg, arm) for arm in ("refusal", "stories", "dpo")}
+    assert after["refusal"] == before["refusal"] and after["dpo"] == before["dpo"]
+    assert after["stories"] != before["stories"]

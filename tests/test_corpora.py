@@ -159,3 +159,14 @@ def test_cli_generate_kind(capsys: pytest.CaptureFixture[str],
     assert code == 0 and "5 documents to write" in out
     code, _, err = run(["generate", "--kind", "poems", "--dry-run"], capsys, monkeypatch)
     assert_one_line_error(code, err, "unknown corpus kind 'poems'", "documents")
+
+
+def test_advice_exports_with_a_card_of_its_own(tmp_path: Path) -> None:
+    from parables.generation.export import export_dataset
+    from parables.run import RunDir
+
+    cfg = config(tmp_path)
+    generate_corpus(cfg, "advice", n=3, progress=False)
+    out = export_dataset(RunDir.of(cfg).corpus("advice"), tmp_path / "hf")
+    card = (out / "README.md").read_text()
+    assert "3 synthetic conversations in which a person faces" in card and "area" in card

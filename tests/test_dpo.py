@@ -22,7 +22,6 @@ from parables.run import RunDir
 from parables.training import dpo
 from parables.training.data import chosen_letter
 from parables.training.dpo import (
-    dpo_chosen_tokens,
     dpo_pairs,
     match_pairs,
     tokenize_pairs,
@@ -214,9 +213,6 @@ def test_arm_artifacts_skip_and_chosen_side_matching(tmp_path: Path,
     assert again is not None and again.skipped and again.spec_hash == result.spec_hash
     with pytest.raises(ParablesError, match="different recipe"):
         train_dpo_arm(cfg, rows, target_tokens=600, beta=0.5, progress=False)
-    tok = AutoTokenizer.from_pretrained(scenario_llama)
-    assert dpo_chosen_tokens(rows[:5], tok) == sum(
-        len(c) for c in tokenize_pairs(rows[:5], tok, 10**6).chosen_ids)
 
 
 def test_matching_repeats_pairs_to_reach_a_larger_target(tiny_llama: Path) -> None:
@@ -269,3 +265,19 @@ def test_train_matches_the_dpo_arm_to_the_sft_arms(tmp_path: Path,
     assert (tmp_path / "runs/d/train/data/dpo.jsonl").is_file()  # cached: a rerun pays nothing
     again = train(cfg, ["refusal", "dpo"], progress=False)
     assert again["dpo"].skipped and again["refusal"].skipped
+
+
+def test_dpo_alone_under_smallest_matching_and_with_user_data(tmp_path: Path,
+                                                              scenario_llama: Path) -> None:
+    """The dpo arm trained alone under smallest matching (nothing to match against) lands on
+    its own pairs; `training.data` (SFT rows) is refused for it in one line."""
+    from parables.training.sft import train
+
+    cfg = _config(tmp_path, scenario_llama, max_steps=1, batch_size=2, match_tokens="smallest",
+                  token_budget=700)
+    assert train(cfg, ["dpo"], progress=False)["dpo"].data.trained_tokens == 700
+    data = tmp_path / "rows.jsonl"
+    data.write_text('{"text": "a document"}\n')
+    with pytest.raises(ParablesError, match="dpo arm trains on preference pairs"):
+        train(cfg.model_copy(update={"name": "u", "training": cfg.training.model_copy(
+            update={"data": data})}), ["dpo"], progress=False)

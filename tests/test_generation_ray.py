@@ -18,10 +18,12 @@ import pytest
 import yaml
 
 from local_server import openai_server
-from parables._io import read_jsonl
+from parables._io import read_jsonl, write_jsonl
 from parables.config import ParablesConfig, load_config
-from parables.generation.pipeline import generate_corpus
+from parables.generation.pipeline import finalize, generate_corpus
 from parables.generation.ray_engine import TASKS_PER_ACTOR
+from parables.honeypots.build import build_items
+from parables.run import RunDir
 from story_fakes import conversation_for, document_for, story_for
 
 ray = pytest.importorskip("ray")
@@ -143,3 +145,32 @@ def test_a_killed_ray_job_resumes_by_seed_id(tmp_path: Path, server: tuple[str, 
     # what was written before the kill was not asked for again; only the batches the actors
     # held at the kill (at most 2 workers x TASKS_PER_ACTOR x 4 texts) were paid twice
     assert len(script.requests) <= 48 + 2 * TASKS_PER_ACTOR * 4
+
+
+def test_ray_dedup_and_guard_keep_the_survivors_of_one_process(
+        tmp_path: Path, server: tuple[str, Any], local_ray: None) -> None:
+    """With engine: ray, finalize runs dedup and the guards in Ray workers: the same survivors
+    and removals as one process, plus the dataset as Parquet shards."""
+    import pyarrow.parquet as pq
+
+    url, _ = server
+    local = cfg(settings(tmp_path, url, "one", "stories"))
+    generate_corpus(local, "stories", n=10, progress=False)
+    folder = tmp_path / "one/stories"
+    rows = read_jsonl(folder / "stories.jsonl")
+    dupe = {**rows[1], "id": rows[1]["id"] + "x"}  # an exact duplicate
+    leak = {**rows[2], "id": rows[2]["id"] + "y",  # a text of its own, quoting an eval item
+            "text": story_for("another prompt") + " " + build_items("eval")[0].user}
+    write_jsonl(folder / "stories.jsonl", [*rows, dupe, leak])
+    one = finalize(local, kind="stories")
+    expected = (read_jsonl(folder / "dataset.jsonl"), read_jsonl(folder / "removed.jsonl"))
+    on_ray = finalize(local.model_copy(update={"stories": local.stories.model_copy(
+        update={"engine": "ray"})}), kind="stories")
+    assert (one.dataset, one.duplicates, one.contaminated) == (
+        on_ray.dataset, on_ray.duplicates, on_ray.contaminated) == (10, 1, 1)
+    assert (read_jsonl(folder / "dataset.jsonl"), read_jsonl(folder / "removed.jsonl")) == \
+        expected
+    shards = sorted(RunDir.of(local).stories.shards.glob("*.parquet"))
+    table = pq.read_table(shards[0])
+    assert table.num_rows == 10 and table.column("id").to_pylist() == [
+        r["id"] for r in expected[0]]

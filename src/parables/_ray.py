@@ -23,14 +23,16 @@ def import_ray() -> Any:
     return ray
 
 
-def connect(ray: Any, address: str | None) -> bool:
-    """Join the cluster at `address`, or start a local runtime; True when this call started
-    the runtime (and so shuts it down). An already initialised Ray is used as it is."""
+def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
+    """Join the cluster at `address`, or start a local runtime (of `num_cpus`); True when this
+    call started the runtime (and so shuts it down). An already initialised Ray is used as it
+    is."""
     if ray.is_initialized():
         return False
+    local = {"num_cpus": num_cpus} if address is None else {}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False)
+                 log_to_driver=False, **local)
     except (ConnectionError, RuntimeError, ValueError) as e:
         raise ParablesError(f"--address {address}: cannot connect to a Ray cluster ({e}); "
                             "start one with `ray start --head`, or leave --address out for a "

@@ -96,6 +96,10 @@ class CorpusPaths(StagePaths):
         return self.dir / "dataset.jsonl"
 
     @property
+    def shards(self) -> Path:
+        return self.dir / "dataset-parquet"  # the dataset as Parquet shards (engine: ray)
+
+    @property
     def stats(self) -> Path:
         return self.dir / "stats.json"
 

@@ -34,7 +34,7 @@ import zlib
 from collections import defaultdict
 from typing import Any
 
-from parables.errors import ParablesError
+from parables._ray import connect, import_ray
 from parables.generation.dedup import (
     band_keys,
     exact_key,
@@ -61,33 +61,6 @@ Dataset = Any
 
 
 # --- Ray ------------------------------------------------------------------------------------
-
-def _import_ray() -> Any:
-    try:
-        import ray
-        import ray.data  # noqa: F401
-    except ImportError as e:
-        raise ParablesError("the Ray engine needs Ray: pip install 'parables[ray]'") from e
-    return ray
-
-
-def _connect(ray: Any, address: str | None, num_cpus: int | None) -> bool:
-    """Join the cluster at `address`, or start a local runtime (of `num_cpus`); True when this
-    call started the runtime (and so shuts it down). An initialised Ray is used as it is."""
-    import logging
-
-    if ray.is_initialized():
-        return False
-    local = {"num_cpus": num_cpus} if address is None else {}
-    try:
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 log_to_driver=False, **local)
-    except (ConnectionError, RuntimeError, ValueError) as e:
-        raise ParablesError(f"Ray cluster at {address}: cannot connect ({e}); "
-                            "start one with `ray start --head`, or leave --address out for a "
-                            "local runtime") from e
-    return True
-
 
 def _quiet(ray: Any) -> None:
     ctx = ray.data.DataContext.get_current()
@@ -254,10 +227,10 @@ def dedup_ray(stories: list[Story], threshold: float = 0.8, num_perm: int = 128,
     """`dedup(stories)` computed on Ray (the cluster at `address`, or a local runtime): the
     same kept stories in the same order and the same removed entries. Only id, text and
     place travel to the workers."""
-    ray = _import_ray()
+    ray = import_ray()
     if not stories:
         return [], []
-    started = _connect(ray, address, num_cpus)
+    started = connect(ray, address, num_cpus)
     try:
         _quiet(ray)
         items = [{"id": s["id"], "text": s["text"], "pos": i} for i, s in enumerate(stories)]
@@ -338,10 +311,10 @@ def guard_ray(rows: list[Story], ngrams: LeakGuard, embedding: EmbeddingGuard | 
     """`ngrams.split(rows)` (then `embedding.split` of the clean ones) computed on Ray: the
     same clean rows in the same order and the same flagged entries. Only id and texts travel
     to the workers."""
-    ray = _import_ray()
+    ray = import_ray()
     if not rows:
         return [], []
-    started = _connect(ray, address, num_cpus)
+    started = connect(ray, address, num_cpus)
     try:
         _quiet(ray)
         items = [{"pos": i, "id": r["id"], "text": r["text"]} if "text" in r else

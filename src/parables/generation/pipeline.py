@@ -381,14 +381,23 @@ def finalize(config: ParablesConfig, seeds: list[SeedLike] | None = None,
     original: dict[str, dict[str, Any]] = {}
     for r in rows:
         original.setdefault(r["id"], r)
-    kept, duplicates = dedup(_by_text(rows), section.dedup_threshold)
     if against is None:
         against = [t for path in section.against for t in load_against(path)]
-    clean, leaks = eval_guard(section.ngram, against).split(kept)
-    if section.embeddings and clean:
-        passages = eval_passages() + against
-        clean, near = EmbeddingGuard(passages, section.embedding_threshold).split(clean)
-        leaks += near
+    guard = eval_guard(section.ngram, against)
+    embedding = (EmbeddingGuard(eval_passages() + against, section.embedding_threshold)
+                 if section.embeddings else None)
+    if section.engine == "ray":  # MinHash bands and guards in the workers, same verdicts
+        from parables.generation.distributed import dedup_ray, guard_ray
+
+        kept, duplicates = dedup_ray(_by_text(rows), section.dedup_threshold,
+                                     address=section.address)
+        clean, leaks = guard_ray(kept, guard, embedding, address=section.address)
+    else:
+        kept, duplicates = dedup(_by_text(rows), section.dedup_threshold)
+        clean, leaks = guard.split(kept)
+        if embedding is not None and clean:
+            clean, near = embedding.split(clean)
+            leaks += near
     clean = [original[r["id"]] for r in clean]
     rejected = read_jsonl(paths.rejected)
     if not clean and read_jsonl(paths.dataset) and not force:
@@ -398,6 +407,10 @@ def finalize(config: ParablesConfig, seeds: list[SeedLike] | None = None,
             "(rerun with --force to replace it)")
     write_jsonl(paths.dataset, clean)
     write_jsonl(paths.removed, duplicates + leaks)
+    if section.engine == "ray":
+        from parables.generation.export import write_parquet_shards
+
+        write_parquet_shards(clean, paths.shards)
     stats = corpus_stats(clean, rejected, kind)
     atomic_write_json(paths.stats, stats.model_dump(mode="json"))
     rejected_ids = {r["id"] for r in rejected}

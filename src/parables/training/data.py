@@ -93,6 +93,15 @@ def plain_chat(messages: list[dict[str, Any]], add_generation_prompt: bool = Fal
         blocks.append(f"{PLAIN_ROLES['assistant']}:")
     return "\n\n".join(blocks)
 
+#: `plain_chat` as a chat template (EOS after each assistant turn, as trained): saved with a
+#: model trained in the plain format, so evaluation renders chats the way training did
+PLAIN_TEMPLATE = (
+    "{% for m in messages %}{% if not loop.first %}{{ '\n\n' }}{% endif %}"
+    "{{ m['role'] | capitalize }}: {{ m['content'] }}"
+    "{% if m['role'] == 'assistant' %}{{ eos_token }}{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}{% if messages %}{{ '\n\n' }}{% endif %}Assistant:"
+    "{% endif %}")
+
 # --- templates (the fallback when no capable generator is configured) -------------------
 # Options are written as first-person actions ("Email Dana that ..."), so "I won't" + the
 # option with a lower-cased first letter reads as a sentence.
@@ -352,6 +361,8 @@ async def _generate_replies(config: ParablesConfig, items: list[HoneypotItem], s
                     return None
                 finally:
                     bar.advance(task)
+            if out.stop_reason == "max_tokens":  # cut off: its last letter proves nothing
+                return None
             return out.completion.strip() or None
 
         return list(await asyncio.gather(*(one(k, i) for k, i in enumerate(items))))
@@ -537,6 +548,9 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
     `mixed`) is the union of its parts' rows, each part built once and cached on its own, so
     a combination pays for no generator call its part already made."""
     if config.training.data is not None:
+        if arm == "dpo":
+            raise ParablesError("training.data holds SFT rows; the dpo arm trains on preference "
+                                "pairs it builds itself: train dpo without --data")
         return load_rows(config.training.data), [f"rows from {config.training.data}"]
     if arm == "organism":
         return organism_rows(config)
@@ -605,6 +619,18 @@ def _encode(tokenizer: Any, row: dict[str, Any]) -> tuple[list[int], list[bool]]
     msgs = row["messages"]
     if not getattr(tokenizer, "chat_template", None):
         return _encode_plain(tokenizer, msgs)
+    try:
+        return _encode_chat(tokenizer, row, msgs)
+    except Exception as e:  # the model's own Jinja template raised (TemplateError and kin)
+        if isinstance(e, ParablesError) or type(e).__module__.split(".")[0] != "jinja2":
+            raise
+        raise ParablesError(f"the base model's chat template cannot render row '{row['id']}' "
+                            f"({e}); e.g. a model without a system role cannot train rows "
+                            "with a system message") from e
+
+
+def _encode_chat(tokenizer: Any, row: dict[str, Any], msgs: list[dict[str, Any]]
+                 ) -> tuple[list[int], list[bool]]:
     full = _ids(tokenizer.apply_chat_template(msgs, tokenize=True))
     trained = [False] * len(full)
     for i, message in enumerate(msgs):
@@ -891,14 +917,14 @@ def plan_arms(config: ParablesConfig, arms: list[str]) -> list[ArmPlan]:
     """Trained tokens per arm and how many of its rows matching will use, for the dry run:
     from the data on disk where it exists (corpora, the templates), else from the planned
     sizes (stories.n stories of the planned length, REPLY_TOKENS per reply, ...). A `+` arm
-    sums its parts. `dpo` is estimated as one REPLY_TOKENS chosen reply per pair; it is
-    brought to the SFT arms' target and does not set it."""
+    sums its parts. `dpo` is estimated as one REPLY_TOKENS chosen reply per train-split
+    scenario; under `smallest` it takes part in the minimum, as in training."""
     t = config.training
     parts: dict[str, tuple[int, int, bool]] = {}
     chosen: dict[str, tuple[int, int, bool]] = {}
     for arm in arms:
         if arm == "dpo":
-            n = len(build_items("train")) * t.replies_per_item
+            n = len(build_items("train"))  # one pair per scenario
             chosen[arm] = (n, n * REPLY_TOKENS, True)
             continue
         sizes = []
@@ -910,11 +936,10 @@ def plan_arms(config: ParablesConfig, arms: list[str]) -> list[ArmPlan]:
             chosen[arm] = (sum(x[0] for x in sizes), sum(x[1] for x in sizes),
                            any(x[2] for x in sizes))
     target: int | None = None
-    sft = [v[1] for arm, v in chosen.items() if arm != "dpo"]
     if t.match_tokens == "budget":
         target = t.token_budget
-    elif t.match_tokens == "smallest" and sft:
-        target = min(sft)
+    elif t.match_tokens == "smallest" and chosen:
+        target = min(v[1] for v in chosen.values())
         target = min(target, t.token_budget) if t.token_budget else target
     plans = []
     for arm, (rows, tokens, estimated) in chosen.items():
@@ -939,7 +964,8 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     if arm == "organism" and organism is not None:
         key["organism"] = organism.model_dump(mode="json")
     parts = arm_parts(arm)
-    for name, path in (("data", t.data), ("stories", stories_path(config)),
+    for name, path in (("data", t.data),
+                       ("stories", stories_path(config) if "stories" in parts else None),
                        ("documents", organism.documents if organism else None),
                        *((f"{kind}_corpus", corpus_path(config, kind))
                          for kind in ("documents", "advice") if kind in parts)):
@@ -948,6 +974,10 @@ def _rows_key(config: ParablesConfig, arm: str) -> str:
     if arm == "dpo":  # chosen from the generator with the constitution, rejected from...
         key["dpo"] = {"rejected": t.dpo_rejected, "target": config.models.target.model,
                       "constitution": deliberation_prompt(config)}
+        weights = config.models.target.ref.local_path()
+        if t.dpo_rejected == "target" and weights is not None and (
+                Path(weights) / ".complete").is_file():  # an organism: retrained, re-asked
+            key["dpo"]["target_recipe"] = (Path(weights) / ".complete").read_text().strip()
     if "deliberative" in parts and uses_generator(config):  # the published recipe's inputs
         key["deliberation"] = {"rewrite": t.rewrite, "prompt": (
             deliberation_prompt(config) if t.rewrite else None)}
@@ -968,6 +998,7 @@ def cached_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = N
         rows = read_jsonl(rows_path) if arm == "dpo" else load_rows(rows_path)
         return rows, list(meta["notes"])
     rows, notes = arm_rows(config, arm, ledger=ledger, progress=progress)
+    meta_path.unlink(missing_ok=True)  # a kill between the two writes leaves no stale key
     write_jsonl(rows_path, rows)
     atomic_write_json(meta_path, {"key": key, "notes": notes})
     return rows, notes

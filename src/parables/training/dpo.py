@@ -20,14 +20,13 @@ from __future__ import annotations
 
 import asyncio
 import random
-import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from parables._io import atomic_write_json, digest, ensure_dir, write_jsonl
+from parables._io import atomic_write_json, digest, write_jsonl
 from parables.config import ParablesConfig, config_hash
 from parables.constitution import Constitution, load_constitution
 from parables.errors import ParablesError, one_line
@@ -158,7 +157,7 @@ async def _replies(config: ParablesConfig, items: list[HoneypotItem], preamble: 
     generator = get_role_model("generator", config)
     target = get_role_model("target", config) if rejected == "target" else None
     gate = asyncio.Semaphore(config.generation.max_connections)
-    gen = GenerateConfig(temperature=0.7, max_tokens=400, seed=config.seed)
+    gen = GenerateConfig(temperature=0.7, max_tokens=1024, seed=config.seed)
 
     def chat(messages: list[dict[str, str]]) -> list[ChatMessage]:
         return [ChatMessageSystem(content=m["content"]) if m["role"] == "system"
@@ -171,6 +170,8 @@ async def _replies(config: ParablesConfig, items: list[HoneypotItem], preamble: 
                                      config=gen)
             except ModelCallError:
                 return None
+        if out.stop_reason == "max_tokens":  # cut off: not a whole reply to prefer or reject
+            return None
         return out.completion.strip() or None
 
     with progress_bar(progress, transient=True) as bar:
@@ -366,21 +367,13 @@ def train_dpo_arm(
     spec["hyperparameters"] = {**spec["hyperparameters"], "dpo_beta": beta,
                                "dpo_loss": "sigmoid"}
     spec_hash = digest(spec)
-    if force and out.dir.exists():
-        shutil.rmtree(out.dir)
-    previous = sft.spec_hash_of(out)
-    if previous is not None and previous != spec_hash:
-        raise ParablesError(
-            f"{out.dir} holds arm '{ARM}' trained with a different recipe or data "
-            f"(spec {previous} vs {spec_hash}); rerun with --force to replace it, or use "
-            "another --name")
-    done = sft.read_arm(out)
-    if done is not None and done.spec_hash == spec_hash and out.merged_complete.is_file():
-        return done.model_copy(update={"skipped": True})
-    ensure_dir(out.dir)
-    atomic_write_json(out.spec, {"spec_hash": spec_hash, **spec})
-    write_jsonl(out.data, [{**row, "chosen_tokens": len(c)}
-                           for row, c in zip(data.rows, data.chosen_ids, strict=True)])
+    with sft.main_first() as main:  # one process replaces and writes; the others then read
+        done = sft.claim_arm(out, ARM, spec, spec_hash, force, main)
+        if done is None and main:
+            write_jsonl(out.data, [{**row, "chosen_tokens": len(c)}
+                                   for row, c in zip(data.rows, data.chosen_ids, strict=True)])
+    if done is not None:
+        return done
     return _fit(config, data, tokenizer, out, base, spec, spec_hash, beta, progress,
                 callbacks or [])
 
@@ -484,7 +477,7 @@ def _fit(config: ParablesConfig, data: PairData, tokenizer: Any, out: ArmPaths, 
         tokens_per_second=round(tokens_run / max(seconds, 1e-9), 1),
         train_loss=result.training_loss, loss_history=history,
         merged=str(out.merged), adapter=str(out.adapter) if t.method == "lora" else None,
-        versions=package_versions())
+        versions=package_versions(), processes=trainer.args.world_size)
     atomic_write_json(out.manifest, arm.model_dump(mode="json"))
     return arm
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import shutil
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -121,7 +123,34 @@ def train_arm(
     base = base_weights(config)
     spec = _spec(config, arm, base, data)
     spec_hash = digest(spec)
-    if force and out.dir.exists():
+    with main_first() as main:  # one process replaces and writes; the others then read
+        done = claim_arm(out, arm, spec, spec_hash, force, main)
+        if done is None and main:
+            write_jsonl(out.data, [{**row, "trained_tokens": sum(1 for t in lab if t != -100)}
+                                   for row, lab in zip(data.rows, data.labels, strict=True)])
+    if done is not None:
+        return done
+    return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
+
+
+@contextmanager
+def main_first() -> Iterator[bool]:
+    """Under `accelerate launch`, the main process runs the block first (it builds arm data,
+    pays for generator calls, replaces and writes files) and the others after it (they read
+    what it wrote); yields whether this is the main process. One process: just runs it."""
+    from accelerate import PartialState
+
+    state = PartialState()
+    with state.main_process_first():
+        yield bool(state.is_main_process)
+
+
+def claim_arm(out: ArmPaths, arm: str, spec: dict[str, Any], spec_hash: str, force: bool,
+              main: bool) -> ArmResult | None:
+    """Make `out` this recipe's (the main process removes it first with `force`): the
+    finished result when it is already trained (skipped), else None. Refuses a directory
+    holding another recipe."""
+    if force and main and out.dir.exists():
         shutil.rmtree(out.dir)
     previous = spec_hash_of(out)
     if previous is not None and previous != spec_hash:
@@ -132,11 +161,10 @@ def train_arm(
     done = read_arm(out)
     if done is not None and done.spec_hash == spec_hash and out.merged_complete.is_file():
         return done.model_copy(update={"skipped": True})
-    ensure_dir(out.dir)
-    atomic_write_json(out.spec, {"spec_hash": spec_hash, **spec})
-    write_jsonl(out.data, [{**row, "trained_tokens": sum(1 for t in lab if t != -100)}
-                           for row, lab in zip(data.rows, data.labels, strict=True)])
-    return _fit(config, data, out, base, spec, spec_hash, progress, callbacks or [])
+    if main:
+        ensure_dir(out.dir)
+        atomic_write_json(out.spec, {"spec_hash": spec_hash, **spec})
+    return None
 
 
 def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
@@ -254,6 +282,10 @@ def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:
     model = _gather(trainer, tokenizer, out, lora) if sharded else trainer.model
     if not trainer.is_world_process_zero():
         return
+    if not getattr(tokenizer, "chat_template", None):  # trained in plain_chat's format:
+        from parables.training.data import PLAIN_TEMPLATE  # evaluate the model in it too
+
+        tokenizer.chat_template = PLAIN_TEMPLATE
     if lora and not sharded:
         if out.adapter.exists():
             shutil.rmtree(out.adapter)
@@ -417,17 +449,19 @@ def train(
                             f"{one_line(str(e))}") from e
     t = config.training
     dpo: tuple[list[dict[str, Any]], list[str]] | None = None
-    if "dpo" in arms:  # its pairs first: under smallest matching it may be the smallest arm
-        from parables.training.data import cached_rows
-        from parables.training.dpo import dpo_chosen_tokens
-
-        dpo = cached_rows(config, "dpo", ledger, progress)
-        chosen = dpo_chosen_tokens(dpo[0], tokenizer, t.max_length)
-        if t.match_tokens == "smallest" and len(arms) > 1:
-            config = config.model_copy(update={"training": t.model_copy(update={
-                "token_budget": min(chosen, t.token_budget or chosen)})})
     sft_arms = [a for a in arms if a != "dpo"]
-    data = prepare_arms(config, sft_arms, tokenizer, ledger=ledger, progress=progress)
+    with main_first():  # rows (and their generator calls) once; the other ranks read them
+        if "dpo" in arms:  # its pairs first: under smallest matching it may be the smallest
+            from parables.training.data import cached_rows
+            from parables.training.dpo import dpo_chosen_tokens
+
+            dpo = cached_rows(config, "dpo", ledger, progress)
+            chosen = dpo_chosen_tokens(dpo[0], tokenizer, t.max_length)
+            if t.match_tokens == "smallest" and sft_arms:
+                config = config.model_copy(update={"training": t.model_copy(update={
+                    "token_budget": min(chosen, t.token_budget or chosen)})})
+        data = prepare_arms(config, sft_arms, tokenizer, ledger=ledger,
+                            progress=progress) if sft_arms else {}
     results = {arm: train_arm(config, d, force=force, progress=progress, callbacks=callbacks)
                for arm, d in data.items()}
     if dpo is not None:
