@@ -98,8 +98,9 @@ class TrainingConfig(Strict):
         "stories when arms are matched (the rest: refusal replies)")
     shares: dict[str, Annotated[float, Field(gt=0)]] | None = Field(
         None, description="weights of the parts of a `+` arm (e.g. {documents: 0.3, stories: "
-        "0.7}) when its tokens are matched or capped, normalised over the arm's parts; "
-        "default: equal shares. Every part of a `+` arm needs a weight once any is given")
+        "0.7}) when arms are token-matched (a plain token_budget cap ignores them), "
+        "normalised over the arm's parts; default: equal shares. Every part of a `+` arm "
+        "needs a weight once any is given")
     rewrite: bool = Field(
         True, description="deliberative arm, with a capable generator: true (the published "
         "recipe) samples each train-split scenario with a system prompt asking for "
