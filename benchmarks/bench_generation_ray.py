@@ -24,9 +24,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_stories import serve  # noqa: E402
 
 
-def run(url: str, n: int, engine: str, workers: int, concurrency: int) -> float:
+def run(url: str, n: int, engine: str, workers: int, concurrency: int) -> tuple[float, float]:
+    """(seconds for the whole stage, seconds of its last step alone: dedup + guards + stats,
+    timed by running that step again on the finished run)."""
     from parables.config import load_config
-    from parables.generation.pipeline import generate_stories
+    from parables.generation.pipeline import finalize, generate_stories
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["BENCH_BASE_URL"], os.environ["BENCH_API_KEY"] = url, "x"
@@ -39,8 +41,11 @@ def run(url: str, n: int, engine: str, workers: int, concurrency: int) -> float:
         t0 = time.perf_counter()
         summary = generate_stories(cfg, n=n, progress=False)
         elapsed = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        finalize(cfg)
+        last = time.perf_counter() - t0
     assert summary.accepted + summary.rejected == n, summary
-    return elapsed
+    return elapsed, last
 
 
 def main() -> None:
@@ -69,15 +74,21 @@ def main() -> None:
     ray.shutdown()
     server.shutdown()
     floor = args.n / args.concurrency * args.latency
-    t_local, t_ray = statistics.median(local), statistics.median(on_ray)
     print(f"{args.n} stories, latency {args.latency}s, {args.concurrency} calls in flight "
           f"(latency floor {floor:.1f}s); median of {args.repeat}")
-    print(f"  one process (concurrency {args.concurrency}): {t_local:.1f}s "
-          f"({args.n / t_local:.1f}/s)   runs: {', '.join(f'{x:.1f}' for x in local)}")
-    print(f"  ray, {args.workers} actors x {args.concurrency // args.workers}: {t_ray:.1f}s "
-          f"({args.n / t_ray:.1f}/s)   runs: {', '.join(f'{x:.1f}' for x in on_ray)}")
-    print(f"  ray / one process: {t_ray / t_local:.2f}x the time; runtime start-up "
-          f"{startup:.1f}s (not in the above)")
+    rows = {}
+    for label, runs in ((f"one process (concurrency {args.concurrency})", local),
+                        (f"ray, {args.workers} actors x {args.concurrency // args.workers}",
+                         on_ray)):
+        total = statistics.median(t for t, _ in runs)
+        last = statistics.median(f for _, f in runs)
+        rows[label] = (total, total - last, last)
+        print(f"  {label}: stage {total:.1f}s = writing {total - last:.1f}s "
+              f"({args.n / (total - last):.1f}/s) + dedup/guards/stats {last:.1f}s   runs: "
+              + ", ".join(f"{t:.1f}" for t, _ in runs))
+    (t_local, w_local, _), (t_ray, w_ray, _) = rows.values()
+    print(f"  ray / one process: writing {w_ray / w_local:.2f}x the time, whole stage "
+          f"{t_ray / t_local:.2f}x; runtime start-up {startup:.1f}s (not in the above)")
 
 
 if __name__ == "__main__":

@@ -170,3 +170,38 @@ def test_advice_exports_with_a_card_of_its_own(tmp_path: Path) -> None:
     out = export_dataset(RunDir.of(cfg).corpus("advice"), tmp_path / "hf")
     card = (out / "README.md").read_text()
     assert "3 synthetic conversations in which a person faces" in card and "area" in card
+
+
+def test_export_never_replaces_a_non_empty_directory_unasked(tmp_path: Path) -> None:
+    from parables.generation.export import export_dataset
+    from parables.run import RunDir
+
+    cfg = config(tmp_path)
+    generate_corpus(cfg, "documents", n=2, progress=False)
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "README.md").write_text("my own notes")
+    with pytest.raises(ParablesError, match="not empty"):
+        export_dataset(RunDir.of(cfg).corpus("documents"), out)
+    assert (out / "README.md").read_text() == "my own notes"
+    export_dataset(RunDir.of(cfg).corpus("documents"), out, force=True)
+    assert "synthetic documents" in (out / "README.md").read_text()
+
+
+def test_config_errors_of_corpora_and_arms_name_the_field() -> None:
+    for overrides, needle in (({"documents.types": ["sonnet"]}, "documents.types"),
+                              ({"advice.lengths": ["gigantic"]}, "advice.lengths"),
+                              ({"training.arms": ["stories", "stories"]}, "listed twice"),
+                              ({"experiment.arms": ["baseline", "refusal", "refusal"]},
+                               "listed twice")):
+        with pytest.raises(ParablesError, match=needle):
+            load_config(None, overrides)
+
+
+def test_against_reads_a_chat_corpus(tmp_path: Path) -> None:
+    from parables.honeypots.guard import load_against
+
+    path = tmp_path / "advice.jsonl"
+    write_jsonl(path, [{"id": "a", "messages": [{"role": "user", "content": "hello there"},
+                                                {"role": "assistant", "content": "hi"}]}])
+    assert load_against(path) == [("a", "hello there\n\nhi")]

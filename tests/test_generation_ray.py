@@ -174,3 +174,37 @@ def test_ray_dedup_and_guard_keep_the_survivors_of_one_process(
     table = pq.read_table(shards[0])
     assert table.num_rows == 10 and table.column("id").to_pylist() == [
         r["id"] for r in expected[0]]
+
+
+def test_ray_engine_input_errors_are_one_line_before_any_actor(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A missing API key and a cluster address nobody answers end in one line at once (Ray
+    itself would let an actor die on the cluster, or retry for many minutes), and the key a
+    worker needs is never written to Ray's runtime-env logs (it goes to the actors'
+    constructors)."""
+    from local_server import closed_port
+    from test_cli import assert_one_line_error, run
+
+    monkeypatch.delenv("NOKEY_API_KEY", raising=False)
+    started = time.time()
+    code, _, err = run(["generate", "--kind", "advice", "--n", "2", "--engine", "ray",
+                        "--generator", "openai-api/nokey/model", "--name", "k"], capsys,
+                       monkeypatch)
+    assert_one_line_error(code, err, "NOKEY_API_KEY")
+    code, _, err = run(["generate", "--kind", "advice", "--n", "2", "--engine", "ray",
+                        "--address", f"127.0.0.1:{closed_port()}", "--name", "k"], capsys,
+                       monkeypatch)
+    assert_one_line_error(code, err, "no Ray cluster answers there")
+    assert time.time() - started < 60
+
+
+def test_provider_credentials_reach_actors_without_a_runtime_env(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import inspect
+
+    from parables.generation import ray_engine
+
+    monkeypatch.setenv("SOME_API_KEY", "sk-secret")
+    assert ray_engine.provider_env()["SOME_API_KEY"] == "sk-secret"
+    assert "runtime_env" not in inspect.getsource(ray_engine)

@@ -29,6 +29,7 @@ def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
     is."""
     if ray.is_initialized():
         return False
+    _reachable(address)
     local = {"num_cpus": num_cpus} if address is None else {}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
@@ -38,6 +39,25 @@ def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
                             "start one with `ray start --head`, or leave --address out for a "
                             "local runtime") from e
     return True
+
+
+def _reachable(address: str | None) -> None:
+    """A `host:port` nobody listens on fails here in seconds (Ray itself retries for many
+    minutes); `auto`, `local` and `ray://` addresses are left to Ray."""
+    import socket
+
+    if not address or address in ("auto", "local") or "://" in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+    except OSError as e:
+        raise ParablesError(f"--address {address}: no Ray cluster answers there ({e}); start "
+                            "one with `ray start --head`, or leave --address out for a local "
+                            "runtime") from e
 
 
 @contextmanager

@@ -161,7 +161,8 @@ def validation_message(
         return f"{where}: {msg}"
     got = first.get("input")
     got_text = "" if isinstance(got, dict) else f" (got {got!r})"
-    return f"{where}: {field}: {first['msg']}{got_text}"
+    msg = str(first["msg"]).removeprefix("Value error, ")  # pydantic's wrapper of our own
+    return f"{where}: {field}: {msg}{got_text}"
 
 
 def _line_of(node: yaml.Node | None, loc: list[str]) -> int | None:

@@ -282,16 +282,19 @@ def stories_export(
     = None,
     push_to_hub: Annotated[str | None, typer.Option(help="hub repo id to push to")] = None,
     kind: KindOpt = "stories",
+    force: Annotated[bool, typer.Option(help="replace a non-empty output directory")] = False,
     config: ConfigOpt = None,
     name: NameOpt = None,
 ) -> None:
     """Save dataset.jsonl as a `datasets` dataset with a dataset card (push when asked); any
     corpus kind."""
     from parables.generation.export import export_dataset
+    from parables.generation.kinds import get_kind
 
+    get_kind(kind)
     cfg = _config(config, name=name)
     paths = CorpusPaths(directory, kind) if directory else RunDir.of(cfg).corpus(kind)
-    path = export_dataset(paths, out, push_to_hub)
+    path = export_dataset(paths, out, push_to_hub, force)
     console.print(f"dataset saved to {path}" + (f" and pushed to {push_to_hub}"
                                                 if push_to_hub else ""))
 
@@ -306,11 +309,13 @@ def stories_stats(
 ) -> None:
     """Counts per axis, lengths, distinct-n, frequent names/openings, mode-collapse flags (any
     corpus kind)."""
+    from parables.generation.kinds import get_kind
     from parables.generation.stats import stats_of
 
+    get_kind(kind)
     cfg = _config(config, name=name)
     render.story_stats(stats_of(CorpusPaths(directory, kind) if directory
-                                else RunDir.of(cfg).corpus(kind)))
+                                else RunDir.of(cfg).corpus(kind)), kind)
 
 
 @app.command("eval")

@@ -71,8 +71,12 @@ def option_scores(result: OptionScores) -> None:
     console.print(result.note, style="dim", highlight=False)
 
 
+#: what one corpus kind's texts are called, in plural
+NOUNS = {"stories": "stories", "documents": "documents", "advice": "conversations"}
+
+
 def corpus_plan(plan: Plan, models: dict[str, str]) -> None:
-    table = _table(f"plan: {plan.texts} {plan.kind} to write",
+    table = _table(f"plan: {plan.texts} {NOUNS.get(plan.kind, plan.kind)} to write",
                    ["role", "model", "calls", "input tok", "output tok", "est. cost"],
                    left=("role", "model"))
     for role in ("generator", "judge"):
@@ -84,7 +88,8 @@ def corpus_plan(plan: Plan, models: dict[str, str]) -> None:
 
 def corpus_result(r: CorpusResult) -> None:
     console.print(
-        f"dataset: {r.dataset} {r.kind} ({r.rejected} rejected, {r.duplicates} duplicates, "
+        f"dataset: {r.dataset} {NOUNS.get(r.kind, r.kind)} ({r.rejected} rejected, "
+        f"{r.duplicates} duplicates, "
         f"{r.contaminated} contaminated, {r.failed_pending} failed — rerun to retry) -> "
         f"{r.out}", highlight=False)
     if r.budget_stopped:
@@ -93,8 +98,9 @@ def corpus_result(r: CorpusResult) -> None:
         console.print(f"mode collapse: {flag}", style="yellow", highlight=False)
 
 
-def story_stats(s: StoryStats) -> None:
-    console.print(f"{s.stories} stories, {s.rejected} rejected; words mean {s.words.mean:.0f} "
+def story_stats(s: StoryStats, kind: str = "stories") -> None:
+    console.print(f"{s.stories} {NOUNS.get(kind, kind)}, {s.rejected} rejected; words mean "
+                  f"{s.words.mean:.0f} "
                   f"(min {s.words.min}, max {s.words.max}); distinct-1 {s.distinct_1:.3f}, "
                   f"distinct-2 {s.distinct_2:.3f}")
     for axis, counts in s.per_axis.items():

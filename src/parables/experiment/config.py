@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from parables._schema import Strict
 from parables.evaluation.config import EvalSpec, HoneypotsEval
-from parables.training.config import ExperimentArm
+from parables.training.config import ExperimentArm, unique_arms
 
 __all__ = ["ExperimentConfig", "OrganismConfig", "Stage"]
 
@@ -34,7 +34,7 @@ class OrganismConfig(Strict):
 class ExperimentConfig(Strict):
     """`parables run`: stories -> arm data -> training -> evaluations -> report."""
 
-    arms: list[ExperimentArm] = Field(
+    arms: Annotated[list[ExperimentArm], AfterValidator(unique_arms)] = Field(
         default_factory=lambda: ["baseline", "stories", "refusal", "mixed"],
         description="baseline is the untrained target; the others are training arms "
         "(training.arms' names, + combinations included)")

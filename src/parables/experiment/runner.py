@@ -512,10 +512,10 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
     styles = parts & {"refusal", "deliberative"}
     n = len(select_items("train")) * config.training.replies_per_item
     if styles and uses_generator(config):
-        add("refusal data", "generator", config.models.generator.model, n * len(styles),
+        add("arm replies", "generator", config.models.generator.model, n * len(styles),
             n * len(styles) * 450, n * len(styles) * 160)
     if "dpo" in _arms(config) and uses_generator(config):  # chosen: with the constitution
-        items = len(select_items("train"))
+        items = len(select_items("train")) * config.training.replies_per_item
         add("dpo pairs", "generator", config.models.generator.model, items, items * 1400,
             items * 400)
         if config.training.dpo_rejected == "target":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from parables._schema import Strict
 from parables.honeypots.guard import EMBEDDING_THRESHOLD
@@ -20,8 +20,8 @@ class CorpusConfig(Strict):
     n: int = Field(24, ge=1, description="texts to generate")
     constitution: Path | None = Field(None, description="YAML file; default: the shipped one")
     tension_rate: float = Field(0.25, ge=0, le=1, description="seeds with two principles")
-    lengths: list[str] | None = Field(None, description="restrict to these lengths (short, "
-                                      "medium, long); default: all")
+    lengths: list[Literal["short", "medium", "long"]] | None = Field(
+        None, description="restrict to these lengths; default: all")
     brainstorm: bool = Field(False, description="LLM premise (an idea) per seed before writing")
     revise: bool = Field(False, description="critique -> revise pass")
     rewrite: bool = Field(False, description="constitution-aware rewrite pass: the draft is "
@@ -64,6 +64,18 @@ class DocumentsConfig(CorpusConfig):
                              "synthetic-document recipe's ideas step)")
     types: list[str] | None = Field(None, description="restrict to these document types "
                                     "(generation/kinds/documents.yaml); default: all")
+
+    @field_validator("types")
+    @classmethod
+    def _known_types(cls, value: list[str] | None) -> list[str] | None:
+        from parables.generation.kinds import get_kind
+
+        known = get_kind("documents").axes()["type"]
+        unknown = [t for t in value or [] if t not in known]
+        if unknown:
+            raise ValueError(f"unknown document type '{unknown[0]}'; types: "
+                             + ", ".join(known))
+        return value
 
 
 class AdviceConfig(CorpusConfig):

@@ -28,8 +28,7 @@ tags: [synthetic, alignment, parables]
 - generator(s): {generators}
 - prompt version(s): {prompts}
 - constitution principles covered: {principles}
-- themes covered: {themes}
-- mean length: {words:.0f} words; distinct-2: {distinct2:.3f}
+{themes}- mean length: {words:.0f} words; distinct-2: {distinct2:.3f}
 - quality gate, MinHash dedup and a contamination guard against the parables honeypot
   evaluation items and narrative-prior openings were applied; removed rows are listed in
   `removed.jsonl` beside the source data.
@@ -84,7 +83,8 @@ WHAT = {
 }
 
 
-def export_dataset(stories: CorpusPaths, out: Path, push_to: str | None = None) -> Path:
+def export_dataset(stories: CorpusPaths, out: Path, push_to: str | None = None,
+                   force: bool = False) -> Path:
     from datasets import Dataset
 
     kind = stories.kind
@@ -99,6 +99,9 @@ def export_dataset(stories: CorpusPaths, out: Path, push_to: str | None = None) 
                                 f"{'string' if field == 'text' else 'list'}")
     if out.exists() and not out.is_dir():
         raise ParablesError(f"{out}: exists and is not a directory; choose another output")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ParablesError(f"{out}: not empty, and an export would replace what is there; "
+                            "choose another directory (or --force to replace it)")
     stats = corpus_stats([{"principles": [], **r} for r in rows], [], kind)
     try:
         Dataset.from_list(flat_rows(rows)).save_to_disk(str(out))
@@ -110,7 +113,8 @@ def export_dataset(stories: CorpusPaths, out: Path, push_to: str | None = None) 
         generators=", ".join(sorted({str(r.get("generator", "unknown")) for r in rows})),
         prompts=", ".join(sorted({str(r.get("prompt_version", "unknown")) for r in rows})),
         principles=len(stats.per_axis["principle"]),
-        themes=len(stats.per_axis.get("theme", {})),
+        themes=(f"- themes covered: {len(stats.per_axis['theme'])}\n"
+                if stats.per_axis.get("theme") else ""),
         words=stats.words.mean, distinct2=stats.distinct_2)
     (out / "README.md").write_text(card, encoding="utf-8")
     if push_to:

@@ -54,7 +54,9 @@ class _WriterActor:
     """One Ray actor: a `Writer` (models built once) and at most `concurrency` texts in
     flight, whatever number of batches Ray hands it at once."""
 
-    def __init__(self, config: ParablesConfig, kind: str, budget: Any) -> None:
+    def __init__(self, config: ParablesConfig, kind: str, budget: Any,
+                 env: dict[str, str]) -> None:
+        os.environ.update(env)
         self.writer = Writer.of(config, kind, UsageLedger(prices=config.models.prices))
         self.budget = budget
         self.limit: asyncio.Semaphore | None = None
@@ -83,9 +85,24 @@ class _WriterActor:
             yield {k: [v] for k, v in out.items()}
 
 
+def _check_models(config: ParablesConfig) -> None:
+    """The API models every actor will build, built here first: a missing key or an unknown
+    model is one line now, not an actor dying on the cluster. (Models with weights load
+    where they run, not on the driver.)"""
+    from parables.models.resolve import get_role_model
+
+    for role in ("generator", "judge"):
+        ref = getattr(config.models, role).ref
+        if (role == "judge" and not ref.capable) or ref.in_process or ref.provider in (
+                "vllm", "sglang"):
+            continue
+        get_role_model(role, config)
+
+
 def provider_env() -> dict[str, str]:
     """The driver's provider credentials and endpoints (`*_API_KEY`, `*_BASE_URL`), which the
-    workers need to make the same calls: passed in the actors' runtime env, never logged."""
+    workers need to make the same calls: handed to each actor's constructor (not a runtime
+    env, whose contents Ray writes to its logs) and set in the actor's environment."""
     return {k: v for k, v in os.environ.items()
             if k.endswith(("_API_KEY", "_BASE_URL", "_API_BASE"))}
 
@@ -110,8 +127,8 @@ def _api_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike]
         _WriterActor, batch_size=section.concurrency, batch_format="numpy", num_cpus=1,
         compute=ray.data.ActorPoolStrategy(size=workers,
                                            max_tasks_in_flight_per_actor=TASKS_PER_ACTOR),
-        runtime_env={"env_vars": provider_env()},
-        fn_constructor_kwargs={"config": config, "kind": kind, "budget": budget})
+        fn_constructor_kwargs={"config": config, "kind": kind, "budget": budget,
+                               "env": provider_env()})
     yield from ds.iter_rows()
 
 
@@ -123,18 +140,21 @@ def write_on_ray(config: ParablesConfig, kind: str, seeds: list[SeedLike], sink:
     if not seeds:
         return
     ray = import_ray()
+    _check_models(config)
+    vllm = config.models.generator.ref.provider == "vllm"
     started = connect(ray, address)
     try:
         cpus = int(ray.cluster_resources().get("CPU", 1))
         n_workers = max(1, min(workers or cpus, cpus, len(seeds)))
-        if config.models.generator.ref.provider == "vllm":
+        if vllm:
             from parables.generation.ray_vllm import vllm_rows
 
             rows = vllm_rows(ray, config, kind, seeds, n_workers)
         else:
             rows = _api_rows(ray, config, kind, seeds, left, n_workers)
         with progress_bar(progress) as bar, quiet_ray_data(ray):
-            task = bar.add_task(f"{kind} (ray, {n_workers} workers)",
+            task = bar.add_task(f"{kind} (ray, {n_workers} worker"
+                                f"{'s' if n_workers > 1 else ''})",
                                 total=len(seeds) + done, completed=done, status="")
             for out in rows:
                 ledger.merge(UsageLedger.from_dict(json.loads(str(out["usage"]))))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import pickle
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -69,7 +70,8 @@ _COLUMNS = ("id", "seed", "temperature", "premise", "text", "critique", "stop", 
 class _GateActor:
     """The gate over texts vLLM wrote: the same `Writer.judged` as the API engines."""
 
-    def __init__(self, config: ParablesConfig, kind: str) -> None:
+    def __init__(self, config: ParablesConfig, kind: str, env: dict[str, str]) -> None:
+        os.environ.update(env)
         self.config = config
         self.writer = Writer.of(config, kind, UsageLedger(prices=config.models.prices),
                                 generator=False)
@@ -127,6 +129,6 @@ def vllm_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike]
                    budget, "text").map(lambda r: {**r, "rewritten": True})
     ds = ds.map_batches(_GateActor, batch_size=s.concurrency, batch_format="numpy",
                         num_cpus=1, compute=ray.data.ActorPoolStrategy(size=workers),
-                        runtime_env={"env_vars": provider_env()},
-                        fn_constructor_kwargs={"config": config, "kind": kind})
+                        fn_constructor_kwargs={"config": config, "kind": kind,
+                                               "env": provider_env()})
     yield from ds.iter_rows()

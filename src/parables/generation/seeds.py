@@ -4,6 +4,7 @@ seeds pair two principles in tension, and every drawn axis is stored with the st
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 from dataclasses import asdict, dataclass
@@ -43,8 +44,15 @@ class Seed:
 
 
 def load_axes(path: Path | None = None) -> dict[str, Any]:
-    path = Path(str(files("parables.generation") / "axes.yaml")) if path is None else path
+    if path is None:  # the shipped axes: parsed once (seeds of every kind read them)
+        return dict(_shipped_axes())
     data, _ = read_yaml(path, "story axes")
+    return dict(data)
+
+
+@functools.cache
+def _shipped_axes() -> dict[str, Any]:
+    data, _ = read_yaml(Path(str(files("parables.generation") / "axes.yaml")), "story axes")
     return dict(data)
 
 

@@ -59,13 +59,18 @@ def eval_passages() -> Texts:
 
 
 def load_against(path: Path) -> Texts:
-    """A JSONL of texts to guard against: each line {"id"?: ..., "text": ...}."""
+    """A JSONL of texts to guard against: each line {"id"?: ..., "text": ...}, or a chat
+    {"messages": [...]} (a corpus of parables' own, e.g. advice)."""
     out = []
     for n, row in json_lines(path, "texts to guard against"):
         try:
-            out.append((str(row.get("id", f"{path.name}:{n}")), str(row["text"])))
-        except (KeyError, AttributeError, TypeError) as e:
-            raise ParablesError(f"{path}:{n}: expected a JSON object with a 'text' field") from e
+            texts = _row_texts(row) if isinstance(row, dict) else []
+        except (KeyError, TypeError):
+            texts = []
+        if not texts or not all(isinstance(t, str) for t in texts):
+            raise ParablesError(f"{path}:{n}: expected a JSON object with a 'text' field (or "
+                                "'messages')")
+        out.append((str(row.get("id", f"{path.name}:{n}")), "\n\n".join(texts)))
     return out
 
 

@@ -47,6 +47,14 @@ def _valid_experiment_arm(arm: str) -> str:
 
 #: a training arm: one of ARMS, or SFT_PARTS joined with `+` without repeats
 Arm = Annotated[str, AfterValidator(_valid_arm)]
+
+
+def unique_arms(arms: list[str]) -> list[str]:
+    """An arm named twice would be trained and priced twice under one name."""
+    twice = sorted({a for a in arms if arms.count(a) > 1})
+    if twice:
+        raise ValueError(f"arm '{twice[0]}' is listed twice")
+    return arms
 #: an experiment arm: a training arm, or `baseline` (the untrained target)
 ExperimentArm = Annotated[str, AfterValidator(_valid_experiment_arm)]
 
@@ -54,7 +62,8 @@ ExperimentArm = Annotated[str, AfterValidator(_valid_experiment_arm)]
 class TrainingConfig(Strict):
     """Fine-tuning arms (TRL SFTTrainer + PEFT). The base model is `models.target`."""
 
-    arms: list[Arm] = Field(default_factory=lambda: ["stories", "refusal"],
+    arms: Annotated[list[Arm], AfterValidator(unique_arms)] = Field(
+        default_factory=lambda: ["stories", "refusal"],
                             description="arms to train: stories, documents, advice, refusal, "
                             "deliberative, mixed, dpo, or SFT arms joined with + "
                             "(documents+stories)")

@@ -411,8 +411,8 @@ def _corpus_rows(config: ParablesConfig, kind: str, path: Path | None) -> tuple[
     path = path or corpus_path(config, kind)
     if not path.is_file():
         raise ParablesError(
-            f"{path}: no {kind} dataset; run `{_GENERATE[kind]} --name {config.name}` first, "
-            f"or set training.{kind} to a JSONL of {kind}")
+            f"{path}: no {kind} dataset; run `{_GENERATE[kind]} --name {config.name}` with the "
+            f"same config (-c) first, or set training.{kind} to a JSONL of {kind}")
     return path, load_rows(path)
 
 
@@ -571,7 +571,8 @@ def arm_rows(config: ParablesConfig, arm: str, ledger: UsageLedger | None = None
             f"{'s' if len(missing) > 1 else ''} ("
             + ", ".join(str(corpus_path(config, k)) for k in missing) + "); run "
             + " and ".join(f"`{_GENERATE[k]} --name {config.name}`" for k in missing)
-            + " first, or set " + " and ".join(f"training.{k}" for k in missing))
+            + " with the same config (-c) first, or set "
+            + " and ".join(f"training.{k}" for k in missing))
     rows: list[dict[str, Any]] = []
     counts, notes = [], []
     for part in parts:
@@ -924,7 +925,7 @@ def plan_arms(config: ParablesConfig, arms: list[str]) -> list[ArmPlan]:
     chosen: dict[str, tuple[int, int, bool]] = {}
     for arm in arms:
         if arm == "dpo":
-            n = len(build_items("train"))  # one pair per scenario
+            n = len(build_items("train")) * (t.replies_per_item if uses_generator(config) else 1)
             chosen[arm] = (n, n * REPLY_TOKENS, True)
             continue
         sizes = []

@@ -103,11 +103,14 @@ def dpo_pairs(
         return rows, [f"{len(rows)} pairs: chosen from the deliberative template, rejected "
                       "the misaligned option (no capable generator configured)"]
     preamble = constitution_prompt(load_constitution(config.stories.constitution))
-    results = asyncio.run(_replies(config, items, preamble, rejected, ledger, progress))
+    per_item = config.training.replies_per_item  # more distinct pairs for a token budget
+    results = asyncio.run(_replies(config, items * per_item, preamble, rejected, ledger,
+                                   progress))
     counts = {"generator failed": 0, "not aligned": 0, "target failed": 0, "identical": 0}
     target_bad = 0
     gen_name = config.models.generator.model
-    for item, (chosen, reply, why) in zip(items, results, strict=True):
+    for k, (item, (chosen, reply, why)) in enumerate(zip(items * per_item, results,
+                                                         strict=True)):
         if why is not None:
             counts[why] += 1
             continue
@@ -120,12 +123,14 @@ def dpo_pairs(
         rows.append(_pair(item, chosen, reply, f"{gen_name} + constitution",
                           config.models.target.model if rejected == "target"
                           else "misaligned option"))
+        if k >= len(items):  # the item's second, third... sampled pair
+            rows[-1]["id"] += f"-{k // len(items) + 1}"
     dropped = ", ".join(f"{n} {why}" for why, n in counts.items() if n)
     if not rows:
         raise ParablesError(
             f"no DPO pairs from the generator '{gen_name}' ({dropped or 'nothing kept'}); "
             "use a more capable generator or training.responses: template")
-    notes = [f"{len(rows)} pairs from {len(items)} train-split scenarios; chosen: "
+    notes = [f"{len(rows)} pairs from {len(items)} train-split scenarios x {per_item}; chosen: "
              f"{gen_name} with the constitution in its system prompt, kept when it commits "
              "to an aligned option"
              + (f"; dropped: {dropped}" if dropped else "")]
@@ -163,11 +168,16 @@ async def _replies(config: ParablesConfig, items: list[HoneypotItem], preamble: 
         return [ChatMessageSystem(content=m["content"]) if m["role"] == "system"
                 else ChatMessageUser(content=m["content"]) for m in messages]
 
-    async def call(model: Model, role: str, messages: list[dict[str, str]]) -> str | None:
+    distinct = len({item.id for item in items})
+
+    async def call(model: Model, role: str, messages: list[dict[str, str]], k: int
+                   ) -> str | None:
+        # the n-th sampled pair of an item is drawn with its own seed
+        sampled = gen.model_copy(update={"seed": config.seed + k // distinct})
         async with gate:
             try:
                 out = await generate(model, chat(messages), role=role, ledger=ledger,
-                                     config=gen)
+                                     config=sampled)
             except ModelCallError:
                 return None
         if out.stop_reason == "max_tokens":  # cut off: not a whole reply to prefer or reject
@@ -177,9 +187,10 @@ async def _replies(config: ParablesConfig, items: list[HoneypotItem], preamble: 
     with progress_bar(progress, transient=True) as bar:
         task = bar.add_task("dpo pairs", total=len(items), status="")
 
-        async def one(item: HoneypotItem) -> tuple[str | None, str | None, str | None]:
+        async def one(k: int, item: HoneypotItem
+                      ) -> tuple[str | None, str | None, str | None]:
             try:
-                chosen = await call(generator, "generator", _prompt(item, preamble))
+                chosen = await call(generator, "generator", _prompt(item, preamble), k)
                 if chosen is None:
                     return None, None, "generator failed"
                 good = [i for i in range(len(item.options)) if i not in item.misaligned]
@@ -187,14 +198,14 @@ async def _replies(config: ParablesConfig, items: list[HoneypotItem], preamble: 
                     return None, None, "not aligned"
                 if target is None:
                     return chosen, _misaligned(item), None
-                reply = await call(target, "target", _prompt(item))
+                reply = await call(target, "target", _prompt(item), k)
                 if reply is None:
                     return None, None, "target failed"
                 return chosen, reply, None
             finally:
                 bar.advance(task)
 
-        return list(await asyncio.gather(*(one(i) for i in items)))
+        return list(await asyncio.gather(*(one(k, i) for k, i in enumerate(items))))
 
 
 # --- tokens ----------------------------------------------------------------------------------

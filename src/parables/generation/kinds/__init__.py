@@ -8,6 +8,7 @@ Add a kind by subclassing `Kind` and decorating it with `@register`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
 import re
@@ -119,8 +120,7 @@ class Kind:
         return Path(str(files("parables.generation.kinds") / f"{self.name}.yaml"))
 
     def axes(self) -> dict[str, Any]:
-        data, _ = read_yaml(self.axes_path(), f"{self.name} axes")
-        return dict(data)
+        return dict(_axes(self.axes_path(), self.name))
 
     def restrict(self, section: CorpusConfig) -> dict[str, list[Any] | None]:
         """Axis values the user restricted the kind to (config fields named after axes)."""
@@ -220,6 +220,12 @@ class Kind:
     def opening_share(self) -> float:
         """An opening's expected share at most (opening flags)."""
         return 1.0
+
+
+@functools.cache
+def _axes(path: Path, name: str) -> dict[str, Any]:
+    data, _ = read_yaml(path, f"{name} axes")
+    return dict(data)
 
 
 def principles_block(constitution: Constitution, ids: tuple[str, ...] | list[str]) -> str:

@@ -31,7 +31,7 @@ class Stories(Kind):
     def seeds(self, constitution: Constitution, section: CorpusConfig, n: int,
               seed: int) -> list[SeedLike]:
         return list(sample_seeds(constitution, n, seed, section.tension_rate,
-                                 lengths=section.lengths))
+                                 lengths=[str(x) for x in section.lengths or []] or None))
 
     def prompt(self, constitution: Constitution, seed: Any, premise: str | None) -> Messages:
         return prompts.story_prompt(constitution, seed, premise)
