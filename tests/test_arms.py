@@ -186,7 +186,8 @@ def test_plus_arms_hold_every_part_and_missing_corpora_say_how_to_make_them(tmp_
     with pytest.raises(ParablesError, match=r"parables generate --kind documents --name c"):
         arm_rows(cfg, "documents")
     with pytest.raises(ParablesError, match=r"needs the stories and advice datasets .*"
-                       r"`parables generate --kind advice --name c` with the same config (-c) first"):
+                       r"`parables generate --kind advice --name c` with the same config "
+                       r"\(-c\) first"):
         arm_rows(cfg, "refusal+stories+advice")
     _write_corpora(cfg)
     rows, notes = arm_rows(cfg, "stories+advice+refusal")
