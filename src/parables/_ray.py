@@ -27,9 +27,9 @@ def connect(ray: Any, address: str | None, num_cpus: int | None = None) -> bool:
     """Join the cluster at `address`, or start a local runtime (of `num_cpus`); True when this
     call started the runtime (and so shuts it down). An already initialised Ray is used as it
     is."""
+    _reachable(address)  # also when a runtime is up: the user asked for that address
     if ray.is_initialized():
         return False
-    _reachable(address)
     local = {"num_cpus": num_cpus} if address is None else {}
     try:
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
