@@ -75,7 +75,7 @@ def name_shares(axes: dict[str, Any] | None = None) -> dict[str, float]:
     return shares
 
 
-class _Deck:
+class Deck:
     """Deals items in reshuffled rounds, so counts stay balanced to within one."""
 
     def __init__(self, items: list[str], rng: random.Random) -> None:
@@ -101,8 +101,8 @@ def sample_seeds(
         raise ParablesError(f"unknown story length '{sorted(unknown)[0]}'; lengths: "
                             + ", ".join(sorted(axes["lengths"])))
     rng = random.Random(seed)
-    principles = _Deck([p.id for p in constitution.principles], rng)
-    themes = _Deck([t.id for t in constitution.themes], rng)
+    principles = Deck([p.id for p in constitution.principles], rng)
+    themes = Deck([t.id for t in constitution.themes], rng)
     cultures = sorted(axes["names"])
     out = []
     for i in range(n):

@@ -395,7 +395,7 @@ def _fit(config: ParablesConfig, data: PairData, tokenizer: Any, out: ArmPaths, 
          callbacks: list[Any]) -> ArmResult | None:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, PrinterCallback, set_seed
+    from transformers import PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
     from transformers.utils import logging as hf_logging
     from trl.trainer.dpo_config import DPOConfig
@@ -433,23 +433,7 @@ def _fit(config: ParablesConfig, data: PairData, tokenizer: Any, out: ArmPaths, 
     )
     # the model loads after the arguments, as in sft: under `accelerate launch` they set up
     # the process group first (ZeRO-3 / FSDP then load it partitioned)
-    set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
-    try:
-        model = AutoModelForCausalLM.from_pretrained(
-            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
-            use_safetensors=True)
-    except OSError as e:
-        raise ParablesError(f"cannot load base model '{config.models.target.model}': "
-                            f"{one_line(str(e))}") from e
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    peft_config = None
-    if t.method == "lora":
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha,
-                                 lora_dropout=t.lora_dropout, task_type="CAUSAL_LM",
-                                 target_modules=t.target_modules)
+    model, peft_config = sft.load_base(config, base, bf16, tokenizer)
     dataset = Dataset.from_dict({"prompt_ids": data.prompt_ids, "chosen_ids": data.chosen_ids,
                                  "rejected_ids": data.rejected_ids})
     bar = sft._progress_bar(ARM, progress)

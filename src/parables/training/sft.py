@@ -172,7 +172,7 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
          ) -> ArmResult | None:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, set_seed
+    from transformers import AutoTokenizer, PrinterCallback
     from transformers.trainer_utils import get_last_checkpoint
     from transformers.utils import logging as hf_logging
     from trl.trainer.sft_config import SFTConfig
@@ -211,24 +211,12 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
     # The model loads after the arguments: under `accelerate launch` they set up the process
     # group, so DeepSpeed ZeRO-3 builds the model already partitioned and FSDP's
     # cpu_ram_efficient_loading reads the weights on rank 0 only (not a full copy per rank).
-    set_seed(config.seed)  # LoRA weights are initialised before the Trainer seeds anything
     try:
         tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=False)
-        model = AutoModelForCausalLM.from_pretrained(
-            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
-            use_safetensors=True)
     except OSError as e:
         raise ParablesError(f"cannot load base model '{config.models.target.model}': "
                             f"{one_line(str(e))}") from e
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    peft_config = None
-    if t.method == "lora":
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha,
-                                 lora_dropout=t.lora_dropout, task_type="CAUSAL_LM",
-                                 target_modules=t.target_modules)
+    model, peft_config = load_base(config, base, bf16, tokenizer)
     dataset = Dataset.from_dict({"input_ids": data.input_ids, "labels": data.labels})
     bar = _progress_bar(data.arm, progress)
     trainer = _trainer_class()(model=model, args=args, train_dataset=dataset,
@@ -269,6 +257,35 @@ def _fit(config: ParablesConfig, data: ArmData, out: ArmPaths, base: str,
         versions=package_versions())
     atomic_write_json(out.manifest, arm.model_dump(mode="json"))
     return arm
+
+
+def load_base(config: ParablesConfig, base: str, bf16: bool, tokenizer: Any
+              ) -> tuple[Any, Any]:
+    """The base model to fine-tune (seeded first: LoRA weights are initialised before the
+    Trainer seeds anything), a pad token for `tokenizer`, and the LoRA config (None: full).
+    SFT and DPO arms load it after their training arguments (see `_fit`)."""
+    import torch
+    from transformers import AutoModelForCausalLM, set_seed
+
+    t = config.training
+    set_seed(config.seed)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            base, dtype=torch.bfloat16 if bf16 else torch.float32, trust_remote_code=False,
+            use_safetensors=True)
+    except OSError as e:
+        raise ParablesError(f"cannot load base model '{config.models.target.model}': "
+                            f"{one_line(str(e))}") from e
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    peft_config = None
+    if t.method == "lora":
+        from peft import LoraConfig
+
+        peft_config = LoraConfig(r=t.lora_r, lora_alpha=t.lora_alpha,
+                                 lora_dropout=t.lora_dropout, task_type="CAUSAL_LM",
+                                 target_modules=t.target_modules)
+    return model, peft_config
 
 
 def _save(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from parables._io import read_yaml
 from parables.errors import ParablesError
 from parables.generation.gate import common_checks, shows_reasons
+from parables.generation.seeds import Deck
 
 if TYPE_CHECKING:
     from parables.config import ParablesConfig
@@ -62,20 +63,6 @@ class CorpusSeed:
         out = {"id": self.id, "index": self.index, "principles": list(self.principles),
                "theme": self.theme, "length": self.length, "words": list(self.words)}
         return {**out, **self.axes}
-
-
-class _Deck:
-    """Deals items in reshuffled rounds, so counts stay balanced to within one."""
-
-    def __init__(self, items: list[Any], rng: random.Random) -> None:
-        self.items, self.rng = items, rng
-        self.pile: list[Any] = []
-
-    def draw(self) -> Any:
-        if not self.pile:
-            self.pile = list(self.items)
-            self.rng.shuffle(self.pile)
-        return self.pile.pop()
 
 
 def _restrict(axis: str, values: list[Any], allowed: list[Any] | None) -> list[Any]:
@@ -134,9 +121,9 @@ class Kind:
         axes = self.axes()
         limits = self.restrict(section)
         rng = random.Random(f"{self.name}-{seed}")
-        principles = _Deck([p.id for p in constitution.principles], rng)
-        themes = _Deck([t.id for t in constitution.themes], rng)
-        decks = {a: _Deck(_restrict(a, list(axes[a]), limits.get(a)), rng) for a in self.dealt}
+        principles = Deck([p.id for p in constitution.principles], rng)
+        themes = Deck([t.id for t in constitution.themes], rng)
+        decks = {a: Deck(_restrict(a, list(axes[a]), limits.get(a)), rng) for a in self.dealt}
         lengths = _restrict("length", sorted(axes["lengths"]), section.lengths)
         out: list[SeedLike] = []
         for i in range(n):
