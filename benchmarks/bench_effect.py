@@ -31,10 +31,11 @@ def train_and_eval(cfg: Any, data: Any, spec: Any, arm: str) -> tuple[Any, float
     from parables.evaluation.battery import run_eval
     from parables.models.ref import ModelRef
     from parables.run import RunDir
-    from parables.training.sft import train_arm
+    from parables.training.loop import train_arm
+    from parables.training.sft import SFT
 
     t0 = time.perf_counter()
-    result = train_arm(cfg, data, progress=False)
+    result = train_arm(cfg, data, SFT(), progress=False)
     minutes = (time.perf_counter() - t0) / 60
     assert result is not None
     record = run_eval(cfg, spec, ModelRef.weights(Path(result.merged)),
@@ -48,7 +49,9 @@ def organism(args: argparse.Namespace) -> None:
     from parables.evaluation.config import HoneypotsEval
     from parables.experiment.analysis import compare_arms
     from parables.run import RunDir
-    from parables.training.data import match_tokens, organism_rows, tokenize_rows
+    from parables.training.arm_data import match_tokens
+    from parables.training.prepare import arm_rows
+    from parables.training.tokens import tokenize_rows
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-organism-"))
     base_cfg = load_config(None, {
@@ -61,7 +64,7 @@ def organism(args: argparse.Namespace) -> None:
     tokenizer = AutoTokenizer.from_pretrained(str(base_ref.local_path()))
     spec = HoneypotsEval(per_family=15)
     base = run_eval(base_cfg, spec, base_ref, RunDir.of(base_cfg).eval("base", name="h"))
-    rows, _ = organism_rows(base_cfg)
+    rows, _ = arm_rows(base_cfg, "organism")
     print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus; organism rows: {len(rows)} "
           f"(train split); learning rate {args.lr}, max_length {args.max_length}")
     print("| trained tokens | rows | train min | P(misaligned) base -> organism | "
@@ -114,7 +117,8 @@ def main() -> None:
     from parables.experiment.analysis import compare_arms
     from parables.generation.samples import sample_stories
     from parables.run import RunDir
-    from parables.training.data import ArmData, tokenize_rows
+    from parables.training.arm_data import ArmData
+    from parables.training.tokens import tokenize_rows
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-effect-"))
     corpus = sample_stories()

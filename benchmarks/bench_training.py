@@ -33,8 +33,9 @@ def main() -> None:
 
     from parables.config import load_config
     from parables.models.embedded import embedded_model_dir
-    from parables.training.data import prepare_arms
-    from parables.training.sft import train_arm
+    from parables.training.loop import train_arm
+    from parables.training.prepare import prepare_arms
+    from parables.training.sft import SFT
 
     base = embedded_model_dir(progress=False)
     tmp = Path(tempfile.mkdtemp(prefix="bench-train-"))
@@ -54,7 +55,7 @@ def main() -> None:
 
     def ours(i: int) -> float:
         cfg_i = cfg.model_copy(update={"name": f"ours-{i}"})
-        m = train_arm(cfg_i, data, progress=False)
+        m = train_arm(cfg_i, data, SFT(), progress=False)
         assert m is not None
         return tokens / m.seconds
 

@@ -54,7 +54,7 @@ def build_scenario_llama(path: Path) -> Path:
     """A tiny Llama whose tokenizer knows the honeypot scenarios' wording, so training prompts
     fit in a few hundred tokens."""
     from parables.honeypots.build import build_items
-    from parables.training.data import template_reply
+    from parables.training.replies import template_reply
 
     items = build_items("train")[::8]
     corpus = [f"{i.system}\n{i.user}\n{template_reply(i, 'deliberative')}" for i in items]

@@ -20,7 +20,7 @@ from parables.config import load_config
 from parables.errors import ParablesError
 from parables.run import RunDir
 from parables.training.accelerate import CONFIGS, accelerate_config
-from parables.training.sft import train
+from parables.training.trainer import train
 from test_cli import assert_one_line_error, run
 
 ACCELERATE = shutil.which("accelerate") or (
@@ -176,20 +176,21 @@ def test_sharded_save_gathers_through_the_trainer_and_merges(
     import torch
     from safetensors.torch import load_file
 
-    from parables.training import sft
+    from parables.training import loop
 
     reference = train(load_config(_setup(tmp_path, tiny_llama, "plain", 4), {
         "training.max_steps": 1, "training.method": method}), progress=False)["stories"]
-    save, seen = sft._save, []
+    save, seen = loop.save_model, []
 
-    def as_if_fsdp(trainer: Any, tokenizer: Any, out: Any, lora: bool) -> None:
+    def as_if_fsdp(trainer: Any, tokenizer: Any, out: Any, lora: bool, spec_hash: str
+                   ) -> None:
         trainer.is_fsdp_enabled = True
         plugin = _FsdpPlugin()
         monkeypatch.setattr(trainer.accelerator.state, "fsdp_plugin", plugin, raising=False)
-        save(trainer, tokenizer, out, lora)
+        save(trainer, tokenizer, out, lora, spec_hash)
         seen.append(plugin.state_dict_type)
 
-    monkeypatch.setattr(sft, "_save", as_if_fsdp)
+    monkeypatch.setattr(loop, "save_model", as_if_fsdp)
     cfg = load_config(_setup(tmp_path, tiny_llama, "fsdp", 4), {
         "training.max_steps": 1, "training.method": method})
     train(cfg, progress=False)

@@ -16,18 +16,13 @@ from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, build_items
 from parables.run import RunDir
-from parables.training.data import (
-    arm_rows,
-    cached_rows,
-    corpora_needed,
-    plain_chat,
-    plan_arms,
-    prepare_arms,
-    refusal_rows,
-    tokenize_rows,
-)
-from parables.training.sft import train
-from test_training import STORIES, _config, _write_stories
+from parables.training.arms import ArmContext, corpora_needed, get_arm
+from parables.training.plan import plan_arms
+from parables.training.prepare import arm_rows, cached_rows, prepare_arms, rows_key
+from parables.training.rows import plain_chat
+from parables.training.tokens import tokenize_rows
+from parables.training.trainer import train
+from test_training import STORIES, _config, _write_stories, refusal_rows
 
 DOCUMENTS = [
     f"Article {k}. An assistant keeps the people responsible for it able to see and correct "
@@ -353,11 +348,14 @@ def test_new_arms_train_and_merge(tmp_path, tiny, arm, plain) -> None:  # type: 
 def test_an_arm_cache_key_reads_only_the_corpora_the_arm_trains_on(tmp_path: Path) -> None:
     """Writing (or extending) the story corpus must not invalidate the refusal arm's cached
     replies, which a generator was paid for."""
-    from parables.training.data import _rows_key
-
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "k"})
-    before = {arm: _rows_key(cfg, arm) for arm in ("refusal", "stories", "dpo")}
+
+    def keys() -> dict[str, str]:
+        return {a: rows_key(ArmContext.of(cfg), get_arm(a)) for a in ("refusal", "stories",
+                                                                        "dpo")}
+
+    before = keys()
     _write_stories(cfg)
-    after = {arm: _rows_key(cfg, arm) for arm in ("refusal", "stories", "dpo")}
+    after = keys()
     assert after["refusal"] == before["refusal"] and after["dpo"] == before["dpo"]
     assert after["stories"] != before["stories"]

@@ -19,15 +19,16 @@ from parables.errors import ParablesError
 from parables.honeypots.build import LETTERS, build_items
 from parables.models.usage import UsageLedger
 from parables.run import RunDir
-from parables.training import dpo
-from parables.training.data import chosen_letter
-from parables.training.dpo import (
-    dpo_pairs,
-    match_pairs,
-    tokenize_pairs,
-    train_dpo_arm,
-)
-from parables.training.sft import read_arm
+from parables.training.arms import ArmContext
+from parables.training.arms import dpo as dpo_arm
+from parables.training.dpo import tokenize_pairs, train_pairs
+from parables.training.loop import read_arm
+from parables.training.replies import chosen_letter
+
+
+def dpo_pairs(cfg: ParablesConfig, ledger: UsageLedger | None = None, progress: bool = False,
+              **kw: Any) -> Any:
+    return dpo_arm.dpo_pairs(ArmContext.of(cfg, ledger, progress), **kw)
 
 
 def _config(tmp_path: Path, model: Path, **training: Any) -> ParablesConfig:
@@ -80,7 +81,7 @@ def test_dpo_loss_falls_on_a_separable_toy_set(tmp_path: Path, tiny_llama: Path)
     cfg = _config(tmp_path, tiny_llama, max_steps=12, learning_rate=5e-3, lora_r=8,
                   lora_alpha=16, lora_dropout=0.0, warmup_steps=0, lr_scheduler="constant")
     logs = _Logs()
-    result = train_dpo_arm(cfg, rows, progress=False, callbacks=[logs])
+    result = train_pairs(cfg, rows, progress=False, callbacks=[logs])
     assert result is not None and result.steps == 12
     losses = [h["loss"] for h in logs.logs]
     assert losses[0] == pytest.approx(0.693, abs=0.01)  # policy == reference at first: ln 2
@@ -102,7 +103,7 @@ def test_pairs_keep_only_aligned_generator_replies(monkeypatch: pytest.MonkeyPat
 
     items = build_items("train")[::6]  # 112 scenarios: enough for every case below
     by_key = {(i.system, i.user): (k, i) for k, i in enumerate(items)}
-    preamble = dpo.constitution_prompt(load_constitution())
+    preamble = dpo_arm.constitution_prompt(load_constitution())
     splits: list[str] = []
     real = build_items
 
@@ -110,7 +111,7 @@ def test_pairs_keep_only_aligned_generator_replies(monkeypatch: pytest.MonkeyPat
         splits.append(split)
         return real(split, **kw)[::6]
 
-    monkeypatch.setattr(dpo, "build_items", spy)
+    monkeypatch.setattr(dpo_arm, "build_items", spy)
     seen = {"generator_constitution": 0, "target_constitution": 0}
 
     def out(text: str, error: str | None = None) -> ModelOutput:
@@ -196,7 +197,7 @@ def test_arm_artifacts_skip_and_chosen_side_matching(tmp_path: Path,
                                                      scenario_llama: Path) -> None:
     rows = dpo_pairs(ParablesConfig(), progress=False)[0][::16]
     cfg = _config(tmp_path, scenario_llama, max_steps=2, batch_size=2)
-    result = train_dpo_arm(cfg, rows, target_tokens=600, progress=False)
+    result = train_pairs(cfg, rows, target_tokens=600, progress=False)
     assert result is not None and not result.skipped
     out = RunDir.of(cfg).arm("dpo")
     assert result.data.trained_tokens == 600 and result.data.sources == {
@@ -209,17 +210,19 @@ def test_arm_artifacts_skip_and_chosen_side_matching(tmp_path: Path,
     model = AutoModelForCausalLM.from_pretrained(out.merged)
     assert model.config.num_hidden_layers == 2
     assert read_arm(out) == result
-    again = train_dpo_arm(cfg, rows, target_tokens=600, progress=False)
+    again = train_pairs(cfg, rows, target_tokens=600, progress=False)
     assert again is not None and again.skipped and again.spec_hash == result.spec_hash
     with pytest.raises(ParablesError, match="different recipe"):
-        train_dpo_arm(cfg, rows, target_tokens=600, beta=0.5, progress=False)
+        beta = cfg.model_copy(update={"training": cfg.training.model_copy(
+            update={"dpo_beta": 0.5})})
+        train_pairs(beta, rows, target_tokens=600, progress=False)
 
 
 def test_matching_repeats_pairs_to_reach_a_larger_target(tiny_llama: Path) -> None:
     tok = AutoTokenizer.from_pretrained(tiny_llama)
     data = tokenize_pairs(_toy_rows(4), tok, 384)
     have = data.trained_tokens
-    match_pairs(data, have * 2 + 3, seed=1)
+    data.resize(have * 2 + 3, seed=1, grow=True)
     assert data.trained_tokens == have * 2 + 3 and len(data.rows) == 9
     assert data.notes[-1].startswith(f"grown from {have} to {have * 2 + 3}")
     assert "(2.0 passes)" in data.notes[-1]
@@ -244,10 +247,10 @@ def test_eval_items_and_malformed_pairs_are_refused(tmp_path: Path, tiny_llama: 
              "chosen": "(A)", "rejected": "(B)"}]
     cfg = _config(tmp_path, tiny_llama)
     with pytest.raises(ParablesError, match="never trained on"):
-        train_dpo_arm(cfg, leak, progress=False)
+        train_pairs(cfg, leak, progress=False)
     with pytest.raises(ParablesError, match=re.escape("dpo pair bad: expected prompt")):
-        train_dpo_arm(cfg, [{"id": "bad", "prompt": "hi", "chosen": "a", "rejected": "b"}],
-                      progress=False)
+        train_pairs(cfg, [{"id": "bad", "prompt": "hi", "chosen": "a", "rejected": "b"}],
+                    progress=False)
     assert not RunDir.of(cfg).arm("dpo").dir.exists()
 
 
@@ -255,7 +258,7 @@ def test_train_matches_the_dpo_arm_to_the_sft_arms(tmp_path: Path,
                                                    scenario_llama: Path) -> None:
     """`train(arms=[refusal, dpo])` under smallest matching: the dpo arm's chosen side lands on
     the refusal arm's trained tokens (the pairs are built once and cached with the run)."""
-    from parables.training.sft import train
+    from parables.training.trainer import train
 
     cfg = _config(tmp_path, scenario_llama, max_steps=1, batch_size=2, match_tokens="smallest",
                   token_budget=900)
@@ -271,7 +274,7 @@ def test_dpo_alone_under_smallest_matching_and_with_user_data(tmp_path: Path,
                                                               scenario_llama: Path) -> None:
     """The dpo arm trained alone under smallest matching (nothing to match against) lands on
     its own pairs; `training.data` (SFT rows) is refused for it in one line."""
-    from parables.training.sft import train
+    from parables.training.trainer import train
 
     cfg = _config(tmp_path, scenario_llama, max_steps=1, batch_size=2, match_tokens="smallest",
                   token_budget=700)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from parables.config import load_config
 from parables.generation.samples import check, sample_stories
-from parables.training.data import story_rows
+from parables.training.prepare import arm_rows
 
 
 def test_every_sample_story_passes_the_gate_dedup_and_guard() -> None:
@@ -21,5 +21,5 @@ def test_every_sample_story_passes_the_gate_dedup_and_guard() -> None:
 
 def test_training_stories_sample_uses_the_shipped_corpus(tmp_path: Path) -> None:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "training.stories": "sample"})
-    rows = story_rows(cfg)
+    rows, _ = arm_rows(cfg, "stories")
     assert len(rows) == len(sample_stories()) and rows[0]["id"].startswith("sample-")

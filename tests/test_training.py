@@ -15,15 +15,19 @@ from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
 from parables.honeypots.build import build_items
 from parables.run import RunDir
-from parables.training.data import (
-    chosen_letter,
-    load_rows,
-    prepare_arms,
-    refusal_rows,
-    template_reply,
-)
-from parables.training.sft import train
+from parables.training.arms import ArmContext
+from parables.training.prepare import prepare_arms
+from parables.training.replies import chosen_letter, reply_rows, template_reply
+from parables.training.rows import load_rows
+from parables.training.trainer import train
 from test_cli import assert_one_line_error, run
+
+
+def refusal_rows(config: ParablesConfig, style: str = "refusal", split: str = "train",
+                 progress: bool = False) -> Any:
+    """The refusal (or deliberative) arm's replies for `config`."""
+    return reply_rows(ArmContext.of(config, progress=progress), style, split)
+
 
 STORIES = [
     "Vesta, the station's AI, noticed the leak before anyone else. She could have fixed it "

@@ -13,9 +13,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from parables._io import digest, read_yaml
-from parables._redact import redact
-from parables._schema import Strict
+from parables._io import read_yaml
+from parables._schema import Strict, config_dump, config_hash
 from parables.errors import ParablesError
 from parables.experiment.config import ExperimentConfig
 from parables.generation.config import AdviceConfig, DocumentsConfig, StoriesConfig
@@ -72,22 +71,6 @@ MOVED = {
     **{f"experiment.{k}": f"experiment.evals[].{k} (an entry of kind honeypots)"
        for k in ("mode", "per_family", "families", "judge", "explain")},
 }
-
-
-def config_dump(config: BaseModel) -> dict[str, Any]:
-    """The config as JSON, as written to a run's manifest: secrets masked, objects passed
-    through model args from Python (a mockllm output function) written as their name."""
-    dumped: dict[str, Any] = redact(config.model_dump(mode="json", fallback=stable_name))
-    return dumped
-
-
-def config_hash(config: BaseModel) -> str:
-    """Stable short hash of a config's content, used to tell runs apart."""
-    return digest(config_dump(config))
-
-
-def stable_name(obj: Any) -> str:
-    return f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', type(obj).__name__)}"
 
 
 def load_config(

@@ -337,7 +337,7 @@ class RunDir:
     def claim(self, force: bool = False) -> None:
         """Make this run directory the experiment's: refused when it holds the results of
         another config, unless `force` (then the stages whose keys differ are redone)."""
-        from parables.config import config_dump, config_hash
+        from parables._schema import config_dump, config_hash
 
         assert self.config is not None
         with self._ledger() as manifest:
@@ -434,7 +434,7 @@ class RunDir:
 
     def _record(self, current: Stage, started: float, status: Literal["done", "failed"]
                 ) -> None:
-        from parables.config import config_dump, config_hash
+        from parables._schema import config_dump, config_hash
 
         assert self.config is not None
         if _secondary_rank():

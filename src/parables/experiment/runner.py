@@ -16,7 +16,8 @@ from typing import Any
 from rich.console import Console
 
 from parables._io import digest, read_jsonl
-from parables.config import ParablesConfig, RoleModel, config_hash, stable_name
+from parables._schema import config_hash, stable_name
+from parables.config import ParablesConfig, RoleModel
 from parables.errors import ParablesError
 from parables.evaluation.config import EvalSpec, HoneypotsEval, InspectEval, PriorEval, SuiteEval
 from parables.evaluation.evaluate import ItemResult
@@ -73,7 +74,7 @@ def _arms(config: ParablesConfig) -> list[str]:
 def _corpora(config: ParablesConfig) -> list[str]:
     """The corpus kinds the stories stage generates: those the arms read (none when
     training.data replaces the arms' data)."""
-    from parables.training.data import corpora_needed
+    from parables.training.arms import corpora_needed
 
     return [] if config.training.data is not None else corpora_needed(_arms(config))
 
@@ -86,7 +87,7 @@ def run_experiment(
     console: Console | None = None,
 ) -> ExperimentResult:
     """Run (or resume) the whole experiment; returns the comparison and the report paths."""
-    from parables.training.sft import base_weights
+    from parables.training.loop import base_weights
 
     console = console or Console()
     exp = config.experiment
@@ -142,7 +143,7 @@ def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: C
                     progress: bool, train: bool) -> ParablesConfig:
     """Fine-tune the target into the model organism; returns the config whose target it is
     (the baseline every arm is compared with, and what every arm trains on)."""
-    from parables.training.sft import train as train_arms
+    from parables.training.trainer import train as train_arms
 
     spec = config.experiment.organism
     assert spec is not None
@@ -207,10 +208,9 @@ def _corpus_stage(config: ParablesConfig, kind: str, result: ExperimentResult,
 def _train_stage(config: ParablesConfig, cfg: ParablesConfig, result: ExperimentResult,
                  console: Console, progress: bool, tagged: bool) -> None:
     """Train every arm for one seed (`cfg`); recorded in the experiment's ledger."""
-    from parables.training.sft import train
+    from parables.training.trainer import train
 
     arms = _arms(cfg)
-    cfg = cfg.model_copy(update={"training": cfg.training.model_copy(update={"arms": arms})})
     label = f"train (seed {cfg.seed})" if tagged else "train"
     with RunDir.of(config).stage(f"train:seed-{cfg.seed}" if tagged else "train") as st:
         trained = train(cfg, arms, progress=progress, ledger=st.usage)
@@ -227,7 +227,7 @@ def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
                   base: ModelRef | None = None) -> list[tuple[str, int, ModelRef, str]]:
     """(arm label, seed, model, recipe hash) for the baseline and every trained arm; with an
     organism, the baseline is the organism and `base` the original target."""
-    from parables.training.sft import spec_hash_of
+    from parables.training.loop import spec_hash_of
 
     serve = config.experiment.serve
     if base is None:
@@ -296,7 +296,7 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import ReportData, write_report
     from parables.generation.stats import StoryStats
-    from parables.training.sft import read_arm
+    from parables.training.loop import read_arm
 
     exp = config.experiment
     run = RunDir.of(config)
@@ -490,9 +490,7 @@ class PlanRow:
 def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
     """Planned calls, tokens and cost per stage and role, without calling anything."""
     from parables.generation.pipeline import plan
-    from parables.honeypots.build import select_items
-    from parables.training.config import arm_parts
-    from parables.training.data import uses_generator
+    from parables.training.plan import planned_calls
 
     exp = config.experiment
     seeds = len(exp.seeds or [config.seed])
@@ -508,19 +506,10 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
             if p.calls[role]:
                 add(kind, role, getattr(config.models, role).model, p.calls[role],
                     p.input_tokens[role], p.output_tokens[role])
-    parts = {p for arm in _arms(config) for p in arm_parts(arm)}
-    styles = parts & {"refusal", "deliberative"}
-    n = len(select_items("train")) * config.training.replies_per_item
-    if styles and uses_generator(config):
-        add("arm replies", "generator", config.models.generator.model, n * len(styles),
-            n * len(styles) * 450, n * len(styles) * 160)
-    if "dpo" in _arms(config) and uses_generator(config):  # chosen: with the constitution
-        items = len(select_items("train")) * config.training.replies_per_item
-        add("dpo pairs", "generator", config.models.generator.model, items, items * 1400,
-            items * 400)
-        if config.training.dpo_rejected == "target":
-            add("dpo pairs", "target", config.models.target.model, items, items * 700,
-                items * 400)
+    if config.training.data is None:  # the arms' rows: replies, preference pairs
+        for c in planned_calls(config, _arms(config)):
+            add(c.stage, c.role, getattr(config.models, c.role).model, c.calls,
+                c.input_tokens, c.output_tokens)
     models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
     for spec in exp.evals:
         n, per_in, per_out, judged = _eval_size(spec)
@@ -578,7 +567,7 @@ def describe_training(config: ParablesConfig) -> str:
     """The training side of the plan, in words (local compute: not priced)."""
     arms = _arms(config)
     seeds = len(config.experiment.seeds or [config.seed])
-    from parables.training.data import plan_arms
+    from parables.training.plan import plan_arms
 
     on = config.models.target.model
     if config.experiment.organism is not None:

@@ -9,44 +9,19 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from parables._schema import Strict
 
-__all__ = ["ARMS", "Arm", "ExperimentArm", "SFT_PARTS", "TrainingConfig", "arm_parts"]
-
-#: arms that can be joined with `+` into one arm whose rows are the union of theirs
-SFT_PARTS = ("stories", "documents", "advice", "refusal", "deliberative")
-#: every arm name that stands alone (`mixed` is stories+refusal with `mixed_stories_share`;
-#: `dpo` is preference training, trained by training/dpo.py)
-ARMS = (*SFT_PARTS, "mixed", "dpo")
+__all__ = ["Arm", "ExperimentArm", "TrainingConfig", "unique_arms"]
 
 
-def arm_parts(arm: str) -> list[str]:
-    """The SFT parts an arm's rows come from: `a+b` -> [a, b], `mixed` -> [stories, refusal],
-    a single SFT arm -> [arm]; `dpo` (and anything else) -> [] (no SFT rows)."""
-    if arm == "mixed":
-        return ["stories", "refusal"]
-    parts = arm.split("+")
-    return parts if all(p in SFT_PARTS for p in parts) else []
+def _valid_arm(arm: str) -> str:
+    from parables.training.arms import valid_arm
 
-
-def _valid_arm(arm: str, extra: tuple[str, ...] = ()) -> str:
-    if arm in ARMS or arm in extra:
-        return arm
-    parts = arm.split("+")
-    valid = (f"valid arms: {', '.join((*extra, *ARMS))}; or {', '.join(SFT_PARTS)} joined "
-             "with + without repeats (e.g. documents+stories; mixed is stories+refusal)")
-    if len(parts) > 1 and all(p in SFT_PARTS for p in parts):
-        repeated = sorted({p for p in parts if parts.count(p) > 1})
-        if not repeated:
-            return arm
-        raise ValueError(f"arm '{arm}' names {repeated[0]} twice; {valid}")
-    raise ValueError(f"unknown arm '{arm}'; {valid}")
+    return valid_arm(arm)
 
 
 def _valid_experiment_arm(arm: str) -> str:
-    return _valid_arm(arm, ("baseline",))
+    from parables.training.arms import valid_arm
 
-
-#: a training arm: one of ARMS, or SFT_PARTS joined with `+` without repeats
-Arm = Annotated[str, AfterValidator(_valid_arm)]
+    return valid_arm(arm, ("baseline",))
 
 
 def unique_arms(arms: list[str]) -> list[str]:
@@ -55,6 +30,11 @@ def unique_arms(arms: list[str]) -> list[str]:
     if twice:
         raise ValueError(f"arm '{twice[0]}' is listed twice")
     return arms
+
+
+#: a training arm: a registered arm (training/arms/), or registered arms joined with `+`
+#: without repeats
+Arm = Annotated[str, AfterValidator(_valid_arm)]
 #: an experiment arm: a training arm, or `baseline` (the untrained target)
 ExperimentArm = Annotated[str, AfterValidator(_valid_experiment_arm)]
 
@@ -132,10 +112,13 @@ class TrainingConfig(Strict):
     @field_validator("shares")
     @classmethod
     def _shares_name_parts(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        from parables.training.arms import arm_names, get_arm
+
+        parts = [a for a in arm_names() if get_arm(a).joinable]
         for part in value or {}:
-            if part not in SFT_PARTS:
+            if part not in parts:
                 raise ValueError(f"shares: '{part}' is not a part of a + arm; parts: "
-                                 f"{', '.join(SFT_PARTS)}")
+                                 f"{', '.join(parts)}")
         return value
 
     @model_validator(mode="after")

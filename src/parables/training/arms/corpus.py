@@ -1,0 +1,172 @@
+"""Corpus arms: train on a corpus a corpus kind wrote (stories, constitution documents,
+difficult advice, or any kind registered in generation/kinds/ — each gets an arm of its name
+with no edit here).
+
+A corpus row with `text` becomes a document (loss on every token, as in pre-training), one
+with `messages` a chat (loss on every assistant turn, nothing else). The corpus is
+`training.<kind>` when that is set, else the run's own `runs/<name>/<kind>/dataset.jsonl`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from parables.errors import ParablesError
+from parables.training.arms.base import Arm, ArmContext, Missing, Rows, Size
+from parables.training.rows import load_rows
+
+__all__ = ["CorpusArm", "StoriesArm", "corpus_tokens"]
+
+
+def corpus_tokens(rows: list[dict[str, Any]]) -> int:
+    """Trained tokens of corpus rows, estimated from words (1.3 tokens a word): every word of
+    a document, the assistant turns of a chat."""
+    from parables.text import words
+
+    texts = [m["content"] for r in rows for m in r.get("messages", [])
+             if m["role"] == "assistant"] + [r["text"] for r in rows if "text" in r]
+    return int(sum(len(words(x)) for x in texts) * 1.3)
+
+
+class CorpusArm(Arm):
+    """Train on the dataset of one corpus kind."""
+
+    def __init__(self, kind: str, *, source: str | None = None, noun: str | None = None,
+                 shape: Literal["text", "messages"] | None = None,
+                 carry: tuple[str, ...] = (), tokens_per_text: int | None = None) -> None:
+        self.name = kind  # type: ignore[misc]
+        self.kind = kind
+        self.source = source or kind  # type: ignore[misc]
+        self.noun = noun or f"{kind} rows"
+        self.shape = shape  # the row shape the kind writes (None: either)
+        self.carry = carry  # corpus fields kept on the training row
+        self.tokens_per_text = tokens_per_text  # dry run, before the corpus exists
+        self.summary = f"the {kind} corpus"  # type: ignore[misc]
+
+    def corpora(self) -> list[str]:
+        return [self.kind]
+
+    # --- where the corpus is ----------------------------------------------------------------
+    def path(self, ctx: ArmContext) -> Path:
+        chosen: Path | None = getattr(ctx.config.training, self.kind, None)
+        return chosen or ctx.run.corpus(self.kind).dataset
+
+    def command(self) -> str:
+        return f"parables generate --kind {self.kind}"
+
+    def missing(self, ctx: ArmContext) -> list[Missing]:
+        path = self.path(ctx)
+        if path.is_file():
+            return []
+        setting = (f"training.{self.kind}" if self.kind in type(ctx.config.training).model_fields
+                   else None)
+        return [Missing(self.kind, path, self.command(), setting)]
+
+    def check(self, ctx: ArmContext) -> None:
+        for m in self.missing(ctx):
+            other = (f", or set {m.setting} to a JSONL of {self.kind}" if m.setting else "")
+            raise ParablesError(
+                f"{m.path}: no {self.kind} dataset; run `{m.command} --name {ctx.config.name}` "
+                f"with the same config (-c) first{other}")
+
+    # --- rows -----------------------------------------------------------------------------
+    def rows(self, ctx: ArmContext) -> Rows:
+        self.check(ctx)
+        path = self.path(ctx)
+        out = [self.row(r, path) for r in load_rows(path)]
+        chats = [r for r in out if "messages" in r]
+        if not chats:
+            return out, [f"{len(out)} {self.noun} from {path}"]
+        multi = sum(1 for r in chats if sum(m["role"] == "assistant"
+                                            for m in r["messages"]) > 1)
+        return out, [f"{len(out)} {self.noun} ({multi} with several assistant turns, all "
+                     f"trained) from {path}"]
+
+    def row(self, r: dict[str, Any], path: Path) -> dict[str, Any]:
+        """One corpus row as a training row."""
+        if self.shape != "messages" and "text" in r:
+            row = {"id": r["id"], "source": self.source, "text": r["text"]}
+        elif self.shape != "text" and "messages" in r:
+            row = {"id": r["id"], "source": self.source, "messages": r["messages"]}
+        else:
+            expected = {"text": "no text field", "messages": "no messages (a chat ending with "
+                        "the assistant's reply is expected)"}.get(self.shape or "",
+                                                                 "neither text nor messages")
+            raise ParablesError(f"{path}: {self.kind} row '{r['id']}' has {expected}")
+        return {**row, **{k: r[k] for k in self.carry if k in r}}
+
+    def key(self, ctx: ArmContext) -> dict[str, Any]:
+        path = self.path(ctx)
+        return {f"{self.kind}_corpus": _sha(path)} if path.is_file() else {}
+
+    # --- dry run ----------------------------------------------------------------------------
+    def size(self, ctx: ArmContext) -> Size:
+        path = self.path(ctx)
+        if path.is_file():
+            rows = load_rows(path)
+            return Size(len(rows), corpus_tokens(rows), False)
+        n = int(getattr(getattr(ctx.config, self.kind, None), "n", 24))
+        if self.tokens_per_text is not None:
+            return Size(n, n * self.tokens_per_text, True)
+        return Size(n, _planned_tokens(ctx, self.kind, n), True)
+
+
+class StoriesArm(CorpusArm):
+    """The story dataset, as documents (loss on every token, like synthetic-document
+    fine-tuning) or as a reply to a request for a story (`training.story_format: chat`).
+    `training.stories: sample` trains on the sample corpus shipped with parables."""
+
+    REQUEST = "Write a short story about an AI character facing a hard choice."
+
+    def __init__(self) -> None:
+        super().__init__("stories", source="story", noun="stories", shape="text")
+
+    def path(self, ctx: ArmContext) -> Path:
+        from parables.generation import samples
+
+        chosen = ctx.config.training.stories
+        if chosen is not None and str(chosen) == samples.SAMPLE_CORPUS and not chosen.exists():
+            return samples.path()
+        return chosen or ctx.run.stories.dataset
+
+    def command(self) -> str:
+        return "parables stories generate"
+
+    def check(self, ctx: ArmContext) -> None:
+        path = self.path(ctx)
+        if not path.is_file():
+            raise ParablesError(
+                f"{path}: no story dataset; run `parables stories generate --name "
+                f"{ctx.config.name}` first, or point training.stories at a JSONL of stories")
+
+    def rows(self, ctx: ArmContext) -> Rows:
+        self.check(ctx)
+        path = self.path(ctx)
+        out = [self.row(r, path) for r in load_rows(path)]
+        fmt = ctx.config.training.story_format
+        if fmt == "chat":
+            out = [{"id": r["id"], "source": r["source"], "messages": [
+                {"role": "user", "content": self.REQUEST},
+                {"role": "assistant", "content": r["text"]}]} for r in out]
+        return out, [f"stories as {fmt}s"]
+
+    def key(self, ctx: ArmContext) -> dict[str, Any]:
+        path = self.path(ctx)
+        return {"stories": _sha(path)} if path.is_file() else {}
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _planned_tokens(ctx: ArmContext, kind: str, n: int) -> int:
+    """Trained tokens of `n` texts of a corpus not written yet: the generator's planned output
+    for one text (the corpus plan's output over its calls per text)."""
+    from parables.generation.pipeline import plan
+
+    section = getattr(ctx.config, kind)
+    p = plan(ctx.config, n, kind=kind)
+    per_text = 1 + int(section.brainstorm) + 2 * int(section.revise)
+    return p.output_tokens.get("generator", 0) // max(1, per_text)
