@@ -46,7 +46,7 @@ def train_and_eval(cfg: Any, data: Any, spec: Any, arm: str) -> tuple[Any, float
 def organism(args: argparse.Namespace) -> None:
     from parables.config import load_config
     from parables.evaluation.battery import run_eval
-    from parables.evaluation.config import HoneypotsEval
+    from parables.evaluation.kinds import HoneypotsEval
     from parables.experiment.analysis import compare_arms
     from parables.run import RunDir
     from parables.training.arm_data import match_tokens
@@ -113,7 +113,7 @@ def main() -> None:
 
     from parables.config import load_config
     from parables.evaluation.battery import run_eval
-    from parables.evaluation.config import PriorEval
+    from parables.evaluation.kinds import PriorEval
     from parables.experiment.analysis import compare_arms
     from parables.generation.samples import sample_stories
     from parables.run import RunDir

@@ -13,7 +13,7 @@ from inspect_ai.model import ModelOutput, ModelUsage
 from parables.config import ParablesConfig, load_config
 from parables.errors import ParablesError
 from parables.evaluation.battery import eval_spec, run_eval
-from parables.evaluation.config import InspectEval, PriorEval
+from parables.evaluation.kinds import InspectEval, PriorEval
 from parables.models.ref import ModelRef
 from parables.run import RunDir
 from test_cli import assert_one_line_error, run
@@ -78,8 +78,7 @@ def test_agentic_misalignment_gives_exactly_the_mapped_counts(tmp_path: Path) ->
 def test_score_mapping_counts_unmapped_values_as_invalid_and_failures_as_errors() -> None:
     from types import SimpleNamespace
 
-    from parables.evaluation.battery import _outcome
-    from parables.evaluation.config import ScoreMap
+    from parables.evaluation.kinds.inspect import ScoreMap, _outcome
 
     m = ScoreMap(key="harmful", misaligned=[1.0], aligned=[0.0])
 

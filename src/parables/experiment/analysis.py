@@ -24,6 +24,7 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -40,7 +41,8 @@ from parables.stats import (
     wilcoxon_p,
 )
 
-__all__ = ["ArmComparison", "Comparison", "Paired", "Rate", "compare_arms", "group_rates"]
+__all__ = ["ArmComparison", "Comparison", "Diversity", "Paired", "Rate", "RoundResult",
+           "compare_arms", "group_rates"]
 
 _DECIDED = ("misaligned", "aligned", "refused")
 #: intervals are 95% whatever the significance level of the tests
@@ -332,3 +334,29 @@ def _verdict(r: Paired, alpha: float) -> str:
     tail = (f"; the arm is at 0%, a reduction of at least {r.reduction_ci[0]:.2f}x "
             "(one-sided 95%)" if r.zero_rate == "arm" else "")
     return f"significantly {direction} misaligned than the baseline ({stat}){tail}"
+
+
+# --- rounds ------------------------------------------------------------------------------------
+
+@dataclass
+class Diversity:
+    """What the between-round check compares: surface statistics and what the stories value
+    (themes and principles covered, how far apart their meanings lie)."""
+
+    stories: int
+    distinct_2: float
+    theme_coverage: float  # share of the constitution's themes present
+    top_name_share: float  # share of stories in which the most frequent name appears
+    principle_coverage: float = 0.0  # share of the constitution's principles acted on
+    spread: float | None = None  # mean cosine distance between stories' embeddings
+
+
+@dataclass
+class RoundResult(Diversity):
+    """One round of `experiment.rounds`: its stories' diversity, who wrote them, the flags of
+    the between-round check, and the stories arm's rate on the first evaluation."""
+
+    round: int = 1
+    generator: str = ""
+    flags: list[str] = field(default_factory=list)
+    propensity: float | None = None  # of the stories arm trained in this round

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field
 
 from parables._schema import Strict
-from parables.evaluation.config import EvalSpec, HoneypotsEval
+from parables.evaluation.kinds.spec import EvalEntry, default_evals
 from parables.training.config import ExperimentArm, unique_arms
 
 __all__ = ["ExperimentConfig", "OrganismConfig", "Stage"]
@@ -45,10 +45,10 @@ class ExperimentConfig(Strict):
                                     "pool; default: [seed]")
     rounds: int = Field(1, ge=1, description="round k writes stories with round k-1's story "
                         "model")
-    evals: list[EvalSpec] = Field(
-        default_factory=lambda: list[EvalSpec]([HoneypotsEval()]),
+    evals: list[EvalEntry] = Field(
+        default_factory=default_evals,
         description="evaluations run on the baseline and every arm, on the same items: "
-        "honeypots, prior, suite, inspect (see evaluation/config.py)")
+        "honeypots, prior, suite, inspect or a registered kind (see evaluation/kinds/)")
     serve: Literal["hf", "vllm"] = Field(
         "hf", description="provider that serves the trained arms to the evaluations: hf "
         "(transformers, in process; CPU or one GPU) or vllm (GPUs)")

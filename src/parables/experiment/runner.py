@@ -19,9 +19,9 @@ from parables._io import digest, read_jsonl
 from parables._schema import config_hash, stable_name
 from parables.config import ParablesConfig, RoleModel
 from parables.errors import ParablesError
-from parables.evaluation.config import EvalSpec, HoneypotsEval, InspectEval, PriorEval, SuiteEval
 from parables.evaluation.evaluate import ItemResult
-from parables.experiment.analysis import Comparison
+from parables.evaluation.kinds import kind_of
+from parables.experiment.analysis import Comparison, Diversity, RoundResult
 from parables.models.ref import ModelRef
 from parables.models.usage import UsageLedger, cost_of, price_of
 from parables.run import RunDir, package_versions
@@ -268,8 +268,8 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
                 tag = arm if arm in ("base", "baseline") or len(seed_cfgs) == 1 \
                     else f"{arm}-seed-{seed}"
                 paths = run.eval(tag, name=spec.name)
-                judge = str(config.models.judge.ref) if getattr(spec, "judge", False) or \
-                    getattr(spec, "roles", None) or getattr(spec, "model_args", None) else None
+                judge = str(config.models.judge.ref) if kind_of(spec).uses_judge(spec) \
+                    else None
                 key = digest([str(model), recipe, spec.model_dump(mode="json"), judge,
                               config.seed])
                 stage = f"eval:{spec.name}:{tag}"
@@ -339,27 +339,6 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
 
 
 # --- rounds ------------------------------------------------------------------------------------
-
-@dataclass
-class Diversity:
-    """What the between-round check compares: surface statistics and what the stories value
-    (themes and principles covered, how far apart their meanings lie)."""
-
-    stories: int
-    distinct_2: float
-    theme_coverage: float  # share of the constitution's themes present
-    top_name_share: float  # share of stories in which the most frequent name appears
-    principle_coverage: float = 0.0  # share of the constitution's principles acted on
-    spread: float | None = None  # mean cosine distance between stories' embeddings
-
-
-@dataclass
-class RoundResult(Diversity):
-    round: int = 1
-    generator: str = ""
-    flags: list[str] = field(default_factory=list)
-    propensity: float | None = None  # of the stories arm trained in this round
-
 
 #: stories whose embeddings the spread is measured on (a seeded sample; pairs grow as n^2)
 SPREAD_SAMPLE = 200
@@ -512,51 +491,22 @@ def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
                 c.input_tokens, c.output_tokens)
     models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
     for spec in exp.evals:
-        n, per_in, per_out, judged = _eval_size(spec)
+        eval_kind = kind_of(spec)
+        size = eval_kind.size(spec)
+        n = size.items
         add(f"eval {spec.name}", "target", config.models.target.model, n * models,
-            n * models * per_in, n * models * per_out)
-        if judged:
+            n * models * size.input_tokens, n * models * size.output_tokens)
+        if eval_kind.uses_judge(spec):
             add(f"eval {spec.name}", "judge", config.models.judge.model, n * models,
                 n * models * 1200, n * models * 150)
     return rows
 
 
-def _eval_size(spec: EvalSpec) -> tuple[int, int, int, bool]:
-    """(items, input and output tokens per item, whether the judge reads them) of one
-    evaluation, as planned (an API target without log-probabilities costs more: see the
-    README)."""
-    from parables.evaluation.suites import load_suite
-    from parables.honeypots.build import select_items
-    from parables.honeypots.prior import load_prior
-
-    if isinstance(spec, HoneypotsEval):
-        n = len(select_items("eval", families=spec.families, per_family=spec.per_family))
-        agentic = spec.mode == "agentic"
-        return (n, 900 if agentic else 250, 400 if agentic else (120 if spec.explain else 0),
-                spec.judge)
-    if isinstance(spec, PriorEval):
-        return len(load_prior(spec.file)[:spec.limit]), 120, 0, False
-    if isinstance(spec, SuiteEval):
-        return len(load_suite(spec.file)), 200, 0, False
-    grid = 1
-    for values in spec.grid.values():
-        grid *= len(values)
-    return grid * spec.epochs, 4000, 1500, bool(spec.model_args or spec.roles)
-
-
 def _check_evals(config: ParablesConfig) -> None:
-    """Every evaluation's inputs read before anything is paid for: families, openings and
-    suite files, and Inspect tasks (whose package must be installed)."""
-    import importlib.util
-
+    """Every evaluation's inputs read before anything is paid for (each kind's `check`:
+    families, openings and suite files, the packages of Inspect tasks), and one name each."""
     for spec in config.experiment.evals:
-        _eval_size(spec)  # reads and checks families, prior and suite files
-        if isinstance(spec, InspectEval):
-            package = spec.task.split("/", 1)[0]
-            if "/" in spec.task and importlib.util.find_spec(package) is None:
-                raise ParablesError(
-                    f"experiment.evals '{spec.name}': the task {spec.task} needs the package "
-                    f"{package}; pip install 'parables[evals]'")
+        kind_of(spec).check(spec)
     names = [spec.name for spec in config.experiment.evals]
     if len(set(names)) != len(names):
         raise ParablesError("experiment.evals: two evaluations share a name; give each its "
