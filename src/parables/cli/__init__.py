@@ -409,7 +409,7 @@ def train_cmd(
 ) -> None:
     """Fine-tune the target on each arm (TRL + PEFT); resumes from the last checkpoint."""
     from parables.models.ref import ModelRef
-    from parables.training.sft import train
+    from parables.training.trainer import train
 
     cfg = _config(config, generator, None, model, name, **{
         "training.arms": arm, "training.method": method, "training.epochs": epochs,

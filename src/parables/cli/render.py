@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from parables.generation.stats import StoryStats
     from parables.models.scoring import OptionScores
     from parables.models.usage import UsageLedger
-    from parables.training.sft import ArmResult
+    from parables.training.loop import ArmResult
 
 # a log file or CI gets lines of 120 characters, not the 80 rich assumes without a terminal
 console = Console(width=None if sys.stdout.isatty() else 120)
