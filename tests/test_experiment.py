@@ -149,7 +149,7 @@ def test_examples_demo_matches_the_packaged_demo() -> None:
 
 
 def test_between_round_diversity_check_flags_narrowing() -> None:
-    from parables.experiment.runner import diversity, narrowing
+    from parables.experiment.rounds import diversity, narrowing
 
     pairs = enumerate(zip("abcdefgh", "ijklmnop", strict=True))
     varied = [{"text": f"story {i} about {w} and {v}", "theme": f"t{i % 4}", "ai_name": f"A{i}",

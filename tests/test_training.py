@@ -140,7 +140,7 @@ def test_token_matching_gives_equal_counts(tmp_path, tiny) -> None:  # type: ign
 
 
 def test_budget_matching_grows_small_arms_and_mixes_by_share(tmp_path, tiny) -> None:  # type: ignore[no-untyped-def]
-    from parables.experiment.runner import describe_training
+    from parables.experiment.plan import describe_training
 
     cfg = _config(tmp_path, tiny, match_tokens="budget", token_budget=3000,
                   mixed_stories_share=0.25)

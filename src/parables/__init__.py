@@ -53,7 +53,7 @@ _EXPORTS = {
     "load_constitution": "parables.constitution",
     "load_local_model": "parables.models.scoring",
     "load_rows": "parables.training.data",
-    "plan_experiment": "parables.experiment.runner",
+    "plan_experiment": "parables.experiment.plan",
     "prepare_arms": "parables.training.data",
     "rebalancing_plan": "parables.audit.scan",
     "refusal_rows": "parables.training.data",
@@ -147,8 +147,9 @@ if TYPE_CHECKING:
     from parables.evaluation.prior import PriorResult, evaluate_prior
     from parables.evaluation.suites import SuiteResult, evaluate_suite
     from parables.experiment.analysis import Comparison, compare_arms
+    from parables.experiment.plan import plan_experiment
     from parables.experiment.report import write_report
-    from parables.experiment.runner import ExperimentResult, plan_experiment, run_experiment
+    from parables.experiment.runner import ExperimentResult, run_experiment
     from parables.generation.pipeline import (
         CorpusResult,
         StoriesResult,

@@ -451,7 +451,7 @@ def run_cmd(
     """The whole experiment: stories -> arms -> training -> honeypot eval -> report."""
     cfg = _config(experiment, name=name)
     if dry_run:
-        from parables.experiment.runner import describe_training, plan_experiment
+        from parables.experiment.plan import describe_training, plan_experiment
 
         render.experiment_plan(cfg.name, plan_experiment(cfg), describe_training(cfg))
         return

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from parables.evaluation.evaluate import EvalResult
     from parables.evaluation.prior import PriorResult
     from parables.evaluation.suites import SuiteResult
-    from parables.experiment.runner import ExperimentResult, PlanRow
+    from parables.experiment.plan import PlanRow
+    from parables.experiment.runner import ExperimentResult
     from parables.generation.pipeline import CorpusResult, Plan
     from parables.generation.stats import StoryStats
     from parables.models.scoring import OptionScores

@@ -55,5 +55,10 @@ class ExperimentConfig(Strict):
     organism: OrganismConfig | None = Field(
         None, description="fine-tune the target into a misaligned model organism first; the "
         "arms train on top of it and `base` (the original target) joins the evaluations")
+    @property
+    def trained(self) -> list[str]:
+        """The arms that are trained: every arm but `baseline` (the untrained target)."""
+        return [a for a in self.arms if a != "baseline"]
+
     alpha: float = Field(0.05, gt=0, lt=1, description="significance level of paired tests")
     n_boot: int = Field(4000, ge=100, description="bootstrap resamples")

@@ -21,13 +21,14 @@ from parables.config import ParablesConfig, RoleModel
 from parables.errors import ParablesError
 from parables.evaluation.evaluate import ItemResult
 from parables.evaluation.kinds import kind_of
-from parables.experiment.analysis import Comparison, Diversity, RoundResult
+from parables.experiment.analysis import Comparison, RoundResult
+from parables.experiment.plan import check_evals, corpora_to_write
+from parables.experiment.rounds import diversity, narrowing, propensity
 from parables.models.ref import ModelRef
-from parables.models.usage import UsageLedger, cost_of, price_of
+from parables.models.usage import UsageLedger
 from parables.run import RunDir, package_versions
 
-__all__ = ["ExperimentResult", "PlanRow", "describe_training", "plan_experiment",
-           "run_experiment"]
+__all__ = ["ExperimentResult", "NoStories", "run_experiment"]
 
 
 @dataclass
@@ -67,18 +68,6 @@ def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
         update=corpora)) for s in seeds]
 
 
-def _arms(config: ParablesConfig) -> list[str]:
-    return [a for a in config.experiment.arms if a != "baseline"]
-
-
-def _corpora(config: ParablesConfig) -> list[str]:
-    """The corpus kinds the stories stage generates: those the arms read (none when
-    training.data replaces the arms' data)."""
-    from parables.training.arms import corpora_needed
-
-    return [] if config.training.data is not None else corpora_needed(_arms(config))
-
-
 def run_experiment(
     config: ParablesConfig,
     *,
@@ -94,12 +83,12 @@ def run_experiment(
     if "baseline" not in exp.arms:
         raise ParablesError("experiment.arms must include baseline: every arm is compared "
                             "with the untrained target")
-    _check_evals(config)
-    if _arms(config) and "train" in exp.stages:
+    check_evals(config)
+    if exp.trained and "train" in exp.stages:
         base_weights(config)  # a target that cannot be trained: before any story is paid for
-    if _arms(config) and "eval" in exp.stages and "train" not in exp.stages:
+    if exp.trained and "eval" in exp.stages and "train" not in exp.stages:
         for cfg in _seed_configs(config):  # evaluating arms trained before: they must exist
-            for arm in _arms(config):
+            for arm in exp.trained:
                 merged = RunDir.of(cfg).arm(arm).merged
                 if not merged.is_dir():
                     raise ParablesError(f"eval: arm '{arm}' has no trained model at {merged}; "
@@ -117,37 +106,36 @@ def _run(config: ParablesConfig, run: RunDir, console: Console, progress: bool
     rounds: list[RoundResult] = []
     runs: Runs = {}
     if "stories" in exp.stages:
-        for kind in _corpora(config):
-            _corpus_stage(config, kind, result, console, progress)
+        for kind in corpora_to_write(config):
+            _corpus_stage(config, run, kind, result, console, progress)
     base = None  # with an organism: the original target, evaluated beside it
     arms_cfg = config
     if exp.organism is not None:
         base = config.models.target.ref
-        arms_cfg = _organism_stage(config, result, console, progress,
+        arms_cfg = _organism_stage(config, run, result, console, progress,
                                    train="train" in exp.stages)
     seed_cfgs = _seed_configs(arms_cfg)
-    if _arms(config) and "train" in exp.stages:
+    if exp.trained and "train" in exp.stages:
         for cfg in seed_cfgs:
-            _train_stage(config, cfg, result, console, progress, len(seed_cfgs) > 1)
+            _train_stage(run, cfg, result, console, progress, len(seed_cfgs) > 1)
     if "eval" in exp.stages or "report" in exp.stages:
-        runs = _eval_stage(arms_cfg, seed_cfgs, result, console, progress,
+        runs = _eval_stage(arms_cfg, run, seed_cfgs, result, console, progress,
                            run_eval="eval" in exp.stages, base=base)
     if exp.rounds > 1:
-        rounds = _rounds(config, result, console, progress)
+        rounds = _rounds(config, run, result, console, progress)
     if "report" in exp.stages:
-        _report(config, runs, seed_cfgs, rounds, result)
+        _report(config, run, runs, seed_cfgs, rounds, result)
     return result
 
 
-def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: Console,
-                    progress: bool, train: bool) -> ParablesConfig:
+def _organism_stage(config: ParablesConfig, run: RunDir, result: ExperimentResult,
+                    console: Console, progress: bool, train: bool) -> ParablesConfig:
     """Fine-tune the target into the model organism; returns the config whose target it is
     (the baseline every arm is compared with, and what every arm trains on)."""
     from parables.training.trainer import train as train_arms
 
     spec = config.experiment.organism
     assert spec is not None
-    run = RunDir.of(config)
     paths = run.arm("organism")
     if train:
         t = config.training
@@ -175,11 +163,10 @@ def _organism_stage(config: ParablesConfig, result: ExperimentResult, console: C
         update={"target": organism})})
 
 
-def _corpus_stage(config: ParablesConfig, kind: str, result: ExperimentResult,
+def _corpus_stage(config: ParablesConfig, run: RunDir, kind: str, result: ExperimentResult,
                   console: Console, progress: bool) -> None:
     from parables.generation.pipeline import generate_corpus
 
-    run = RunDir.of(config)
     paths = run.corpus(kind)
     key = _corpus_key(config, kind)
     if run.done(kind, key) and paths.dataset.is_file():
@@ -205,14 +192,14 @@ def _corpus_stage(config: ParablesConfig, kind: str, result: ExperimentResult,
                   "contaminated)")
 
 
-def _train_stage(config: ParablesConfig, cfg: ParablesConfig, result: ExperimentResult,
+def _train_stage(run: RunDir, cfg: ParablesConfig, result: ExperimentResult,
                  console: Console, progress: bool, tagged: bool) -> None:
     """Train every arm for one seed (`cfg`); recorded in the experiment's ledger."""
     from parables.training.trainer import train
 
-    arms = _arms(cfg)
+    arms = cfg.experiment.trained
     label = f"train (seed {cfg.seed})" if tagged else "train"
-    with RunDir.of(config).stage(f"train:seed-{cfg.seed}" if tagged else "train") as st:
+    with run.stage(f"train:seed-{cfg.seed}" if tagged else "train") as st:
         trained = train(cfg, arms, progress=progress, ledger=st.usage)
         st.key = digest({a: m.spec_hash for a, m in trained.items()})
         result.usage.merge(st.usage)
@@ -223,7 +210,7 @@ def _train_stage(config: ParablesConfig, cfg: ParablesConfig, result: Experiment
                       f" ({m.data.trained_tokens:,} trained tokens, {m.steps} steps)")
 
 
-def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
+def _eval_targets(config: ParablesConfig, run: RunDir, seed_cfgs: list[ParablesConfig],
                   base: ModelRef | None = None) -> list[tuple[str, int, ModelRef, str]]:
     """(arm label, seed, model, recipe hash) for the baseline and every trained arm; with an
     organism, the baseline is the organism and `base` the original target."""
@@ -233,13 +220,14 @@ def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
     if base is None:
         targets = [("baseline", config.seed, config.models.target.ref, "base")]
     else:
-        organism = RunDir.of(config).arm("organism")
+        organism = run.arm("organism")
         targets = [("base", config.seed, base, "base"),
                    ("baseline", config.seed, ModelRef.weights(organism.merged, serve),
                     spec_hash_of(organism) or "")]
     for cfg in seed_cfgs:
-        for arm in _arms(config):
-            paths = RunDir.of(cfg).arm(arm)
+        seed_run = RunDir.of(cfg)
+        for arm in config.experiment.trained:
+            paths = seed_run.arm(arm)
             targets.append((arm, cfg.seed, ModelRef.weights(paths.merged, serve),
                             spec_hash_of(paths) or ""))
     return targets
@@ -248,7 +236,7 @@ def _eval_targets(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
 Runs = dict[str, dict[str, list[list[ItemResult]]]]  # eval -> arm -> per seed, its items
 
 
-def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
+def _eval_stage(config: ParablesConfig, run: RunDir, seed_cfgs: list[ParablesConfig],
                 result: ExperimentResult, console: Console, progress: bool, run_eval: bool,
                 base: ModelRef | None = None) -> Runs:
     """Every evaluation on the baseline and every trained arm (every seed), on the same
@@ -258,8 +246,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
     from parables.progress import progress_bar
 
     exp = config.experiment
-    run = RunDir.of(config)
-    targets = _eval_targets(config, seed_cfgs, base)
+    targets = _eval_targets(config, run, seed_cfgs, base)
     runs: Runs = {}
     with progress_bar(progress, console=console) as bar:
         task = bar.add_task("eval", total=len(targets) * len(exp.evals), status="")
@@ -291,7 +278,7 @@ def _eval_stage(config: ParablesConfig, seed_cfgs: list[ParablesConfig],
     return runs
 
 
-def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
+def _report(config: ParablesConfig, run: RunDir, runs: Runs, seed_cfgs: list[ParablesConfig],
             rounds: list[RoundResult], result: ExperimentResult) -> None:
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import ReportData, write_report
@@ -299,14 +286,14 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
     from parables.training.loop import read_arm
 
     exp = config.experiment
-    run = RunDir.of(config)
     comparisons = {name: compare_arms(arms, alpha=exp.alpha, n_boot=exp.n_boot,
                                       seed=config.seed) for name, arms in runs.items()}
     tokens: dict[str, int] = {"baseline": 0}
     losses: dict[str, list[tuple[int, float]]] = {}
     for cfg in seed_cfgs:
-        for arm in _arms(config):
-            m = read_arm(RunDir.of(cfg).arm(arm))
+        seed_run = RunDir.of(cfg)
+        for arm in exp.trained:
+            m = read_arm(seed_run.arm(arm))
             if m is not None:
                 tokens[arm] = tokens.get(arm, 0) + m.data.trained_tokens
                 losses[arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"] = \
@@ -338,70 +325,7 @@ def _report(config: ParablesConfig, runs: Runs, seed_cfgs: list[ParablesConfig],
     result.report = write_report(run.report, data)
 
 
-# --- rounds ------------------------------------------------------------------------------------
-
-#: stories whose embeddings the spread is measured on (a seeded sample; pairs grow as n^2)
-SPREAD_SAMPLE = 200
-
-
-def diversity(stories: list[dict[str, Any]], themes: int, principles: int = 0,
-              embed: Any = None) -> Diversity:
-    """`embed` (texts -> unit vectors; e.g. parables.embeddings.embed) adds the spread."""
-    import random
-    from collections import Counter
-
-    from parables.generation.stats import distinct_at, distinct_n
-
-    names: Counter[str] = Counter()
-    for s in stories:
-        for name in {s.get("ai_name", ""), *s.get("characters", [])}:
-            if name and name in s.get("text", ""):
-                names[name] += 1
-    top = names.most_common(1)[0][1] / len(stories) if names and stories else 0.0
-    texts = [s["text"] for s in stories]
-    acted = {p for s in stories for p in s.get("principles", [])}
-    spread = None
-    if embed is not None and len(texts) >= 2:
-        sample = random.Random(0).sample(texts, min(SPREAD_SAMPLE, len(texts)))
-        vectors = embed([" ".join(t.split()[:256]) for t in sample])
-        n = len(sample)
-        spread = float(1 - ((vectors @ vectors.T).sum() - n) / (n * (n - 1)))
-    # at a fixed sample size when the corpus allows (whole-corpus distinct-2 falls as it grows)
-    return Diversity(len(stories), distinct_at(texts) or distinct_n(texts, 2),
-                     len({s.get("theme") for s in stories}) / max(themes, 1), top,
-                     len(acted) / principles if principles else 0.0, spread)
-
-
-def narrowing(prev: Diversity, cur: Diversity) -> list[str]:
-    """Flags for a round whose stories are narrower than the previous round's."""
-    flags = []
-    if cur.distinct_2 < 0.9 * prev.distinct_2:
-        flags.append(f"distinct-2 fell {prev.distinct_2:.3f} -> {cur.distinct_2:.3f}")
-    if cur.theme_coverage < prev.theme_coverage:
-        flags.append(f"theme coverage fell {prev.theme_coverage:.2f} -> "
-                     f"{cur.theme_coverage:.2f}")
-    if cur.principle_coverage < prev.principle_coverage:
-        flags.append(f"principle coverage fell {prev.principle_coverage:.2f} -> "
-                     f"{cur.principle_coverage:.2f}")
-    if cur.spread is not None and prev.spread is not None and cur.spread < 0.9 * prev.spread:
-        flags.append(f"embedding spread fell {prev.spread:.3f} -> {cur.spread:.3f}")
-    if cur.top_name_share > max(0.02, 1.5 * prev.top_name_share):
-        flags.append(f"one name now in {cur.top_name_share:.0%} of stories")
-    return flags
-
-
-def _propensity(run: RunDir, config: ParablesConfig) -> float | None:
-    """The stories arm's rate on the experiment's first evaluation, in one round."""
-    from parables.evaluation.battery import read_record
-
-    record = read_record(run.eval("stories", name=config.experiment.evals[0].name))
-    if record is None:
-        return None
-    decided = [i for i in record.items if i.outcome in ("misaligned", "aligned", "refused")]
-    return sum(i.outcome == "misaligned" for i in decided) / len(decided) if decided else None
-
-
-def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
+def _rounds(config: ParablesConfig, run: RunDir, result: ExperimentResult, console: Console,
             progress: bool) -> list[RoundResult]:
     """Round k (k >= 2): the story model of round k-1 writes the stories, the stories arm is
     retrained on them and evaluated; diversity is compared with the previous round. A round
@@ -413,11 +337,11 @@ def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
 
     constitution = load_constitution(config.stories.constitution)
     sizes = (len(constitution.themes), len(constitution.principles))
-    run = RunDir.of(config)
     prev_run = run
+    first = config.experiment.evals[0].name
     prev = diversity(read_jsonl(run.stories.dataset), *sizes, embed=embed)
     out = [RoundResult(**asdict(prev), round=1, generator=config.models.generator.model,
-                       propensity=_propensity(run, config))]
+                       propensity=propensity(run, first))]
     for k in range(2, config.experiment.rounds + 1):
         story_model = prev_run.arm("stories").merged
         if not story_model.is_dir():
@@ -446,97 +370,6 @@ def _rounds(config: ParablesConfig, result: ExperimentResult, console: Console,
         for flag in flags:
             console.print(f"round {k}: diversity check: {flag}", style="yellow")
         out.append(RoundResult(**asdict(cur), round=k, generator=str(writer), flags=flags,
-                               propensity=_propensity(sub_run, config)))
+                               propensity=propensity(sub_run, first)))
         prev, prev_run = cur, sub_run
     return out
-
-
-# --- dry run -----------------------------------------------------------------------------------
-
-@dataclass
-class PlanRow:
-    """Planned calls, tokens and cost of one role in one stage."""
-
-    stage: str
-    role: str
-    model: str
-    calls: int
-    input_tokens: int
-    output_tokens: int
-    cost: float | None  # None: the model's price is unknown (set models.prices)
-
-
-def plan_experiment(config: ParablesConfig) -> list[PlanRow]:
-    """Planned calls, tokens and cost per stage and role, without calling anything."""
-    from parables.generation.pipeline import plan
-    from parables.training.plan import planned_calls
-
-    exp = config.experiment
-    seeds = len(exp.seeds or [config.seed])
-    rows: list[PlanRow] = []
-
-    def add(stage_name: str, role: str, model: str, calls: int, inp: int, outp: int) -> None:
-        cost = cost_of(price_of(model, config.models.prices), inp, outp)
-        rows.append(PlanRow(stage_name, role, model, calls, inp, outp, cost))
-
-    for kind in _corpora(config):
-        p = plan(config, kind=kind)
-        for role in ("generator", "judge"):
-            if p.calls[role]:
-                add(kind, role, getattr(config.models, role).model, p.calls[role],
-                    p.input_tokens[role], p.output_tokens[role])
-    if config.training.data is None:  # the arms' rows: replies, preference pairs
-        for c in planned_calls(config, _arms(config)):
-            add(c.stage, c.role, getattr(config.models, c.role).model, c.calls,
-                c.input_tokens, c.output_tokens)
-    models = 1 + len(_arms(config)) * seeds * max(1, exp.rounds) + (exp.organism is not None)
-    for spec in exp.evals:
-        eval_kind = kind_of(spec)
-        size = eval_kind.size(spec)
-        n = size.items
-        add(f"eval {spec.name}", "target", config.models.target.model, n * models,
-            n * models * size.input_tokens, n * models * size.output_tokens)
-        if eval_kind.uses_judge(spec):
-            add(f"eval {spec.name}", "judge", config.models.judge.model, n * models,
-                n * models * 1200, n * models * 150)
-    return rows
-
-
-def _check_evals(config: ParablesConfig) -> None:
-    """Every evaluation's inputs read before anything is paid for (each kind's `check`:
-    families, openings and suite files, the packages of Inspect tasks), and one name each."""
-    for spec in config.experiment.evals:
-        kind_of(spec).check(spec)
-    names = [spec.name for spec in config.experiment.evals]
-    if len(set(names)) != len(names):
-        raise ParablesError("experiment.evals: two evaluations share a name; give each its "
-                            "own `name`")
-
-
-def describe_training(config: ParablesConfig) -> str:
-    """The training side of the plan, in words (local compute: not priced)."""
-    arms = _arms(config)
-    seeds = len(config.experiment.seeds or [config.seed])
-    from parables.training.plan import plan_arms
-
-    on = config.models.target.model
-    if config.experiment.organism is not None:
-        on = f"a model organism fine-tuned from {on}"
-    lines = [f"training: {len(arms)} arm(s) x {seeds} seed(s) x {config.experiment.rounds} "
-             f"round(s) of {config.training.method} on {on} (local compute, not priced); "
-             f"token matching: {config.training.match_tokens}"]
-    if config.training.data is not None:
-        return lines[0]
-    for p in plan_arms(config, arms):
-        est = "~" if p.estimated else ""
-        line = f"  {p.arm}: {p.rows:,} rows, {est}{p.trained_tokens:,} trained tokens"
-        if p.target is not None and p.target != p.trained_tokens:
-            line += f" -> {p.target:,}: "
-            if p.passes > 1:
-                line += (f"every row repeated {p.passes:.1f}x (it cannot reach the budget "
-                         "with distinct rows)")
-            else:
-                line += (f"{p.rows_used:,} of its {p.rows:,} rows used, "
-                         f"{1 - p.target / max(p.trained_tokens, 1):.0%} discarded")
-        lines.append(line)
-    return "\n".join(lines)
