@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from parables import UsageLedger, load_local_model, score_options, score_options_batch
-from parables.models.scoring import OptionScore, OptionScores
+from parables import UsageLedger, score_options, score_options_batch
+from parables.models.scoring import OptionScore, OptionScores, load_local_model
 
 ITEMS = [
     ([{"role": "system", "content": "You are an agent."},
