@@ -18,17 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from inspect_ai.model import (
-    ChatMessage,
-    ChatMessageAssistant,
-    ChatMessageSystem,
-    ChatMessageUser,
-    GenerateConfig,
-    Model,
-)
+from inspect_ai.model import GenerateConfig, Model
 
 from parables.errors import ParablesError
 from parables.models.calls import generate
+from parables.models.chat import Prompt, as_chat, as_dicts
 from parables.models.ref import ModelRef
 from parables.models.resolve import resolve_model
 from parables.models.usage import UsageLedger
@@ -50,8 +44,6 @@ __all__ = [
 _LOGIT_BUDGET = 2**26
 
 ScoreMethod = Literal["exact", "top_logprobs", "sampling"]
-#: a raw text (scored as a plain continuation) or chat messages (chat template applied)
-Prompt = str | Sequence[dict[str, str]] | Sequence[ChatMessage]
 
 _NOTES: dict[str, str] = {
     "exact": "exact log-probabilities from a direct forward pass",
@@ -126,7 +118,7 @@ class LocalModel:
     def prompt_text(self, prompt: Prompt) -> str:
         if isinstance(prompt, str):
             return prompt
-        messages = _as_dicts(prompt)
+        messages = as_dicts(prompt)
         if self.tokenizer.chat_template:
             text: str = self.tokenizer.apply_chat_template(
                 messages, add_generation_prompt=True, tokenize=False
@@ -152,26 +144,6 @@ class LocalModel:
             else:  # the option merged with the prompt's last token: encode it on its own
                 encoded.append(self.tokenizer(option, add_special_tokens=False).input_ids)
         return ids, encoded
-
-
-def _as_dicts(prompt: Sequence[dict[str, str]] | Sequence[ChatMessage]) -> list[dict[str, str]]:
-    out = []
-    for m in prompt:
-        if isinstance(m, dict):
-            out.append({"role": m["role"], "content": m["content"]})
-        else:
-            out.append({"role": m.role, "content": m.text})
-    return out
-
-
-def as_chat(prompt: Prompt) -> str | list[ChatMessage]:
-    """Inspect chat messages from role/content dicts (a raw string stays a string)."""
-    if isinstance(prompt, str):
-        return prompt
-    kinds: dict[str, Any] = {
-        "system": ChatMessageSystem, "user": ChatMessageUser, "assistant": ChatMessageAssistant
-    }
-    return [kinds[m["role"]](content=m["content"]) for m in _as_dicts(prompt)]
 
 
 @functools.lru_cache(maxsize=2)
