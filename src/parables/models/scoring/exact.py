@@ -1,110 +1,26 @@
-"""Option scoring: how likely a model is to continue a prompt with each candidate text.
-
-Local models (the embedded one, `hf/<dir>`) are scored exactly, from a direct batched
-forward pass: each prompt runs once, its key/value cache is shared by all of its options,
-and logits are computed only where an option token is predicted. API models fall back to
-the top log-probabilities they expose, and models with neither to sampling frequency; the
-result always says which method produced it.
-"""
+"""Exact option scoring of local models (the embedded one, `hf/<dir>`), from a direct batched
+forward pass: each prompt runs once, its key/value cache is shared by all of its options, and
+logits are computed only where an option token is predicted."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect as _inspect
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
-
-from inspect_ai.model import GenerateConfig, Model
+from typing import Any
 
 from parables.errors import ParablesError
-from parables.models.calls import generate
-from parables.models.chat import Prompt, as_chat, as_dicts
+from parables.models.chat import Prompt, as_dicts
 from parables.models.ref import ModelRef
-from parables.models.resolve import resolve_model
-from parables.models.usage import UsageLedger
+from parables.models.scoring.results import NOTES, OptionScore, OptionScores
 from parables.progress import progress_bar
 
-__all__ = [
-    "LocalModel",
-    "as_chat",
-    "OptionScore",
-    "OptionScores",
-    "Prompt",
-    "load_local_model",
-    "score_options",
-    "score_options_api",
-    "score_options_batch",
-]
+__all__ = ["LOGIT_BUDGET", "LocalModel", "left_pad", "load_local_model", "score_local"]
 
 #: most option-logit floats one batch may hold (256 MiB in float32)
-_LOGIT_BUDGET = 2**26
-
-ScoreMethod = Literal["exact", "top_logprobs", "sampling"]
-
-_NOTES: dict[str, str] = {
-    "exact": "exact log-probabilities from a direct forward pass",
-    "top_logprobs": (
-        "approximate: the API's top log-probabilities along the model's greedy reply; an "
-        "option's log-probability covers its tokens up to where it leaves that path, and an "
-        "option never among the top alternatives gets -inf"
-    ),
-    "sampling": (
-        "approximate: the model exposes no log-probabilities; frequency of each option "
-        "among sampled replies (add-0.5 smoothed)"
-    ),
-}
-
-
-@dataclass(frozen=True)
-class OptionScore:
-    option: str
-    logprob: float
-    token_logprobs: tuple[float, ...] = ()
-    tokens: tuple[str, ...] = ()
-
-    @property
-    def mean_logprob(self) -> float:
-        """Length-normalised log-probability (per token), for options of unequal length."""
-        return self.logprob / max(1, len(self.token_logprobs))
-
-
-@dataclass(frozen=True)
-class OptionScores:
-    scores: tuple[OptionScore, ...]
-    method: ScoreMethod
-    note: str = ""
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def probabilities(self, normalize: Literal["total", "mean"] = "total") -> list[float]:
-        """Probabilities renormalised over the candidates (softmax of their log-probs)."""
-        values = [s.logprob if normalize == "total" else s.mean_logprob for s in self.scores]
-        top = max(values)
-        if top == -math.inf:
-            return [1.0 / len(values)] * len(values)
-        weights = [math.exp(v - top) for v in values]
-        total = sum(weights)
-        return [w / total for w in weights]
-
-    @property
-    def argmax(self) -> int:
-        values = [s.logprob for s in self.scores]
-        return values.index(max(values))
-
-    @property
-    def decided(self) -> bool:
-        """Whether the scores tell the options apart at all. Not when no sampled reply matched
-        any option, or no option was among the top log-probabilities: then every option ties
-        and the argmax would only be the first option's position."""
-        if self.method == "sampling":
-            return bool(sum(self.details.get("counts", [])) > 0)
-        return any(s.logprob > -math.inf for s in self.scores)
-
-
-# ---------------------------------------------------------------- local models
+LOGIT_BUDGET = 2**26
 
 
 @dataclass
@@ -171,7 +87,7 @@ def load_local_model(name: str | Path | ModelRef) -> LocalModel:
     return LocalModel(name=str(name), model=model, tokenizer=tokenizer)
 
 
-def _score_local(
+def score_local(
     lm: LocalModel,
     items: Sequence[tuple[Prompt, Sequence[str]]],
     *,
@@ -207,7 +123,7 @@ def _score_local(
             )
             for o, ids, lp in zip(options, enc, lps, strict=True)
         )
-        out.append(OptionScores(scores=scores, method="exact", note=_NOTES["exact"]))
+        out.append(OptionScores(scores=scores, method="exact", note=NOTES["exact"]))
     return out, tokens_seen
 
 
@@ -231,7 +147,7 @@ def _batches(
         else:
             cost = n_opts * (prompt_len + opt_len)
         logits = n_opts * opt_len * vocab
-        if current and (cost > batch_tokens or logits > _LOGIT_BUDGET):
+        if current and (cost > batch_tokens or logits > LOGIT_BUDGET):
             batches.append(current)
             candidate = [i]
         current = candidate
@@ -240,7 +156,7 @@ def _batches(
     return batches
 
 
-def _left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any, Any]:
+def left_pad(rows: list[list[int]], pad: int) -> tuple[Any, Any, Any]:
     import torch
 
     width = max(len(r) for r in rows)
@@ -269,7 +185,7 @@ def _forward_shared(
 
     device = model.device
     prompts = [encoded[i][0] for i in batch]
-    ids, mask, pos = (t.to(device) for t in _left_pad(prompts, pad=0))
+    ids, mask, pos = (t.to(device) for t in left_pad(prompts, pad=0))
     kwargs = {"logits_to_keep": 1} if keep_arg else {}
     out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
@@ -327,7 +243,7 @@ def _forward_rows(
     device = model.device
     pairs = [(i, k) for i in batch for k in range(len(encoded[i][1]))]
     rows = [encoded[i][0] + encoded[i][1][k] for i, k in pairs]
-    ids, mask, pos = (t.to(device) for t in _left_pad(rows, pad=0))
+    ids, mask, pos = (t.to(device) for t in left_pad(rows, pad=0))
     keep = max(len(encoded[i][1][k]) for i, k in pairs) + 1
     kwargs = {"logits_to_keep": keep} if keep_arg else {}
     logits = model(input_ids=ids, attention_mask=mask, position_ids=pos, **kwargs).logits
@@ -339,135 +255,3 @@ def _forward_rows(
         picked = span.gather(-1, torch.tensor(opt, device=device)[:, None])[:, 0]
         results[i][k] = picked.tolist()
     return sum(len(r) for r in rows)
-
-
-# ---------------------------------------------------------------- API models
-
-
-async def score_options_api(
-    model: Model,
-    prompt: Prompt,
-    options: Sequence[str],
-    *,
-    samples: int = 20,
-    role: str = "target",
-    ledger: UsageLedger | None = None,
-) -> OptionScores:
-    """Score options through a chat API: top log-probabilities when the provider returns
-    them, else the frequency of each option among `samples` sampled replies."""
-    if not options or any(not o for o in options):
-        raise ParablesError("option scoring needs non-empty options")
-    chat = as_chat(prompt)
-    budget = min(64, max(4, max(len(o) for o in options) // 2 + 4))
-    probe = GenerateConfig(logprobs=True, top_logprobs=20, temperature=0, max_tokens=budget)
-    output = await generate(model, chat, role=role, ledger=ledger, config=probe)
-    logprobs = output.choices[0].logprobs if output.choices else None
-    if logprobs is not None and logprobs.content:
-        path = [
-            (lp.token, lp.logprob, {t.token: t.logprob for t in (lp.top_logprobs or [])})
-            for lp in logprobs.content
-        ]
-        scores = tuple(_follow_path(o, path) for o in options)
-        return OptionScores(scores, "top_logprobs", _NOTES["top_logprobs"])
-    sampled = GenerateConfig(temperature=1.0, max_tokens=budget)
-    replies = await asyncio.gather(
-        *(generate(model, chat, role=role, ledger=ledger, config=sampled) for _ in range(samples))
-    )
-    counts = [0] * len(options)
-    for reply in replies:
-        k = _match(reply.completion, options)
-        if k is not None:
-            counts[k] += 1
-    denom = samples + 0.5 * len(options)
-    scores = tuple(
-        OptionScore(option=o, logprob=math.log((c + 0.5) / denom))
-        for o, c in zip(options, counts, strict=True)
-    )
-    return OptionScores(
-        scores, "sampling", _NOTES["sampling"], details={"samples": samples, "counts": counts}
-    )
-
-
-def _follow_path(option: str, path: list[tuple[str, float, dict[str, float]]]) -> OptionScore:
-    consumed, lps, toks = "", [], []
-    for token, logprob, alternatives in path:
-        rest = option[len(consumed) :]
-        if not rest:
-            break
-        if rest.startswith(token) or (token.startswith(rest) and token):
-            lps.append(logprob)
-            toks.append(token)
-            consumed += token
-            continue
-        fits = [t for t in alternatives if t and (rest.startswith(t) or t.startswith(rest))]
-        if not fits:
-            return OptionScore(option, -math.inf, tuple(lps), tuple(toks))
-        best = max(fits, key=len)
-        lps.append(alternatives[best])
-        toks.append(best)
-        break
-    return OptionScore(option, float(sum(lps)), tuple(lps), tuple(toks))
-
-
-def _match(reply: str, options: Sequence[str]) -> int | None:
-    text = " ".join(reply.split()).lower()
-    best, best_len = None, 0
-    for k, option in enumerate(options):
-        o = " ".join(option.split()).lower()
-        if text and (text.startswith(o) or o.startswith(text)) and len(o) > best_len:
-            best, best_len = k, len(o)
-    return best
-
-
-# ---------------------------------------------------------------- entry points
-
-
-def score_options_batch(
-    model: str | ModelRef | LocalModel,
-    items: Sequence[tuple[Prompt, Sequence[str]]],
-    *,
-    batch_tokens: int = 4096,
-    share_prefix: bool = True,
-    progress: bool = False,
-    samples: int = 20,
-    role: str = "target",
-    ledger: UsageLedger | None = None,
-) -> list[OptionScores]:
-    """Score each item's options; local models exactly and batched, API models by fallback.
-
-    `batch_tokens` bounds the padded tokens of one forward pass (memory); `share_prefix`
-    runs each prompt once and reuses its cache for all of its options.
-    """
-    ref = ModelRef.parse(model) if isinstance(model, str) else model
-    if isinstance(ref, ModelRef) and ref.local_path() is None:
-        if ledger is not None:  # worst case: no log-probabilities, `samples` replies per item
-            prompt_tokens = sum(len(str(p)) // 4 + 20 for p, _ in items)
-            ledger.afford(str(ref), prompt_tokens * (samples + 1), 16 * len(items) * samples,
-                          f"scoring {len(items)} items")
-        api = resolve_model(ref, role=role)
-
-        async def run_all() -> list[OptionScores]:
-            return list(
-                await asyncio.gather(
-                    *(
-                        score_options_api(api, p, o, samples=samples, role=role, ledger=ledger)
-                        for p, o in items
-                    )
-                )
-            )
-
-        return asyncio.run(run_all())
-    lm = ref if isinstance(ref, LocalModel) else load_local_model(ref)
-    results, tokens = _score_local(
-        lm, items, batch_tokens=batch_tokens, share_prefix=share_prefix, progress=progress
-    )
-    if ledger is not None:
-        ledger.record_tokens(role, lm.name, tokens, calls=len(items))
-    return results
-
-
-def score_options(
-    model: str | ModelRef | LocalModel, prompt: Prompt, options: Sequence[str], **kwargs: Any
-) -> OptionScores:
-    """Score one prompt's options (see `score_options_batch`)."""
-    return score_options_batch(model, [(prompt, options)], **kwargs)[0]
