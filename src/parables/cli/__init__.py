@@ -46,7 +46,7 @@ def _root(
 
 
 # the commands, in the order `parables --help` lists them, then the command groups
-app.command("generate")(corpora.generate)
+app.command("generate")(corpora.generate_cmd)
 app.command("eval")(evals.eval_cmd)
 app.command("train")(train.train_cmd)
 app.command("accelerate-config")(train.accelerate_config_cmd)

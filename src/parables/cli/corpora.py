@@ -22,10 +22,10 @@ from parables.cli.options import (
 from parables.cli.render import console
 from parables.run import CorpusPaths, RunDir
 
-__all__ = ["generate", "stories_app"]
+__all__ = ["generate_cmd", "stories_app"]
 
 
-def generate(
+def generate_cmd(
     kind: KindOpt = "stories",
     n: Annotated[int | None, typer.Option("--n", help="texts (default: <kind>.n)")] = None,
     dry_run: Annotated[bool, typer.Option(help="print planned calls, tokens, cost")] = False,
@@ -81,7 +81,7 @@ stories_app = typer.Typer(help="Constitution stories: generate, gate, dedup, gua
                           no_args_is_help=True)
 
 stories_app.command("generate")(with_preset(
-    generate, kind="stories",
+    generate_cmd, kind="stories",
     doc="Write stories (resumable), then gate, dedup and guard them into dataset.jsonl (the "
         "same\nas `parables generate --kind stories`)."))
 
