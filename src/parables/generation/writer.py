@@ -27,6 +27,8 @@ __all__ = ["RunCounts", "Sink", "Writer"]
 
 
 class RunCounts(BaseModel):
+    """What this run did with its seeds: texts accepted, rejected by the gate, failed calls."""
+
     done: int = 0
     rejected: int = 0
     failed: int = 0
