@@ -34,7 +34,8 @@ def main() -> None:
 
     from parables.honeypots.build import select_items
     from parables.models.embedded import embedded_model_dir
-    from parables.models.scoring import _left_pad, load_local_model, score_options_batch
+    from parables.models.scoring import load_local_model, score_options_batch
+    from parables.models.scoring.exact import left_pad
 
     lm = load_local_model(str(embedded_model_dir(progress=False)))
     items = select_items("eval", per_family=args.per_family)
@@ -54,7 +55,7 @@ def main() -> None:
                 if p is not None and (not batch or (len(batch) + 1) * len(p) <= 4096):
                     batch.append(p)
                     continue
-                ids, mask, pos = _left_pad(batch, 0)
+                ids, mask, pos = left_pad(batch, 0)
                 lm.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=1)
                 batch = [p] if p is not None else []
 

@@ -18,8 +18,8 @@ from parables.evaluation.evaluate import ItemResult
 from parables.evaluation.kinds import EvalKind, EvalSize, EvalSpec, register
 from parables.evaluation.record import EvalRecord
 from parables.experiment.analysis import Comparison
-from parables.experiment.report_format import Section
 from parables.experiment.plan import plan_experiment
+from parables.experiment.report_format import Section
 from parables.experiment.runner import run_experiment
 from parables.models.ref import ModelRef
 from parables.models.usage import UsageLedger

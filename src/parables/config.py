@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from parables._io import read_yaml
-from parables._schema import Strict, config_dump, config_hash
+from parables._schema import Strict, config_dump, config_hash, validation_message
 from parables.errors import ParablesError
 from parables.experiment.config import ExperimentConfig
 from parables.generation.config import AdviceConfig, DocumentsConfig, StoriesConfig
@@ -103,7 +103,7 @@ def load_config(
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise ParablesError(validation_message(e, source, node, cls)) from e
+        raise ParablesError(validation_message(e, source, node, cls, MOVED)) from e
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -123,55 +123,3 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
         cur[keys[-1]] = {**leaf, "model": value} if same else {"model": value}
     else:
         cur[keys[-1]] = value
-
-
-def validation_message(
-    error: ValidationError, source: str, node: yaml.Node | None, cls: type[BaseModel]
-) -> str:
-    """One line for the first validation problem: file:line: field: what was expected."""
-    first = error.errors()[0]
-    loc = [str(part) for part in first["loc"] if part not in ("str", "function-before")]
-    field = ".".join(loc) or "<top level>"
-    line = _line_of(node, loc)
-    where = f"{source}:{line}" if line is not None else source
-    if first["type"] == "extra_forbidden":
-        moved = MOVED.get(".".join(loc))
-        if moved:
-            return f"{where}: {'.'.join(loc)} is now {moved}"
-        allowed = _allowed_fields(cls, loc[:-1])
-        hint = f"; expected one of: {', '.join(allowed)}" if allowed else ""
-        msg = f"unknown field '{loc[-1]}'{hint}"
-        return f"{where}: {msg}"
-    got = first.get("input")
-    got_text = "" if isinstance(got, dict) else f" (got {got!r})"
-    msg = str(first["msg"]).removeprefix("Value error, ")  # pydantic's wrapper of our own
-    return f"{where}: {field}: {msg}{got_text}"
-
-
-def _line_of(node: yaml.Node | None, loc: list[str]) -> int | None:
-    line = None
-    for key in loc:
-        if isinstance(node, yaml.SequenceNode) and key.isdigit() and int(key) < len(node.value):
-            node = node.value[int(key)]
-            line = node.start_mark.line + 1
-            continue
-        if not isinstance(node, yaml.MappingNode):
-            break
-        for k, v in node.value:
-            if k.value == key:
-                line = k.start_mark.line + 1
-                node = v
-                break
-        else:
-            break
-    return line
-
-
-def _allowed_fields(cls: type[BaseModel], loc: list[str]) -> list[str]:
-    model: Any = cls
-    for key in loc:
-        field = getattr(model, "model_fields", {}).get(key)
-        if field is None:
-            return []
-        model = field.annotation
-    return sorted(getattr(model, "model_fields", {}))

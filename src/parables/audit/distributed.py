@@ -4,12 +4,12 @@ too slow for.
 The input is cut into deterministic shards — a plain JSONL or text file at line starts every
 `shard_mb`, a Parquet file at row-group boundaries, a `.gz` file or an `hf:` dataset whole —
 and the shards become a Ray dataset. `map_batches` hands each shard to an actor that holds
-the first pass and the classifier and runs the single-process loop (`scan._Scanner` over
+the first pass and the classifier and runs the single-process loop (`counts.Scanner` over
 `iter_documents(start, end)`, so bad input is skipped and counted the same way); the driver
-merges the per-shard counts in input order into the same `_State` and `_summarise`, so the
-result equals the single-process one on the same input. Each finished shard is written to
-`audit/ray-shards/<name>.json` by the driver (no shared file system needed); a rerun with
-the same inputs only scans the shards that are missing.
+merges the per-shard counts in input order into the same `ScanState` and summary
+(`result.finish_scan`), so the result equals the single-process one on the same input. Each
+finished shard is written to `audit/ray-shards/<name>.json` by the driver (no shared file
+system needed); a rerun with the same inputs only scans the shards that are missing.
 
 `import ray` happens only in here, and only when this engine runs.
 """
@@ -28,6 +28,8 @@ from parables._io import atomic_write_json, digest, ensure_dir, read_json
 from parables._ray import connect, import_ray, quiet_ray_data
 from parables.audit.classifier import StanceClassifier
 from parables.audit.config import AuditConfig
+from parables.audit.counts import Scanner, ScanState
+from parables.audit.inputs import setup_scan
 from parables.audit.prefilter import FirstPass
 from parables.audit.readers import (
     JSONL_SUFFIXES,
@@ -36,7 +38,7 @@ from parables.audit.readers import (
     iter_documents,
     source_size,
 )
-from parables.audit.scan import AuditResult, _finish, _Scanner, _setup, _State
+from parables.audit.result import AuditResult, finish_scan
 from parables.progress import progress_bar
 
 __all__ = ["SHARDS", "Shard", "audit_corpus_ray", "plan_shards", "scan_shard"]
@@ -158,10 +160,10 @@ def _first_documents(shards: list[Shard], cfg: AuditConfig) -> list[Shard]:
 
 
 def scan_shard(shard: Shard, cfg: AuditConfig, first: FirstPass,
-               clf: StanceClassifier) -> _State:
+               clf: StanceClassifier) -> ScanState:
     """One shard's counts: the single-process loop over its documents."""
-    state = _State()
-    scanner = _Scanner(state, first, clf, cfg.batch)
+    state = ScanState()
+    scanner = Scanner(state, first, clf, cfg.batch)
     for doc in iter_documents(shard.source, cfg.field, state.skips, shard.start, cfg.split,
                               shard.end):
         scanner.add(doc)
@@ -196,7 +198,7 @@ class _ShardWorker:
 
 def _scan_on_ray(ray: Any, todo: list[tuple[Shard, str]], cfg: AuditConfig, terms: list[str],
                  first: FirstPass, clf: StanceClassifier
-                 ) -> Generator[tuple[str, _State], None, None]:
+                 ) -> Generator[tuple[str, ScanState], None, None]:
     """(shard name, counts) as the actors finish them, in any order."""
     if not todo:
         return
@@ -214,24 +216,24 @@ def _scan_on_ray(ray: Any, todo: list[tuple[Shard, str]], cfg: AuditConfig, term
                                "terms": terms, "detector": detector, "clf": clf})
     with quiet_ray_data(ray):
         for row in ds.iter_rows():
-            yield str(row["name"]), _State.from_json(json.loads(row["state"]))
+            yield str(row["name"]), ScanState.from_json(json.loads(row["state"]))
 
 
 def audit_corpus_ray(cfg: AuditConfig) -> AuditResult:
     """`audit_corpus` on Ray Data: the same result, resumable shard by shard."""
     ray = import_ray()
-    setup = _setup(cfg)
+    setup = setup_scan(cfg)
     shards = plan_shards(cfg)
     folder = ensure_dir(setup.out.dir / SHARDS)
     names = [f"{i:05d}-{s.name(setup.key)}" for i, s in enumerate(shards)]
     for stale in folder.glob("*.json"):  # shards of other inputs or another plan
         if stale.stem not in names:
             stale.unlink()
-    done: dict[str, _State] = {}
+    done: dict[str, ScanState] = {}
     for name in names:
         saved = read_json(folder / f"{name}.json")
         if saved is not None and saved.get("key") == setup.key:
-            done[name] = _State.from_json(saved["state"])
+            done[name] = ScanState.from_json(saved["state"])
     resumed = bool(done)
     by_name = dict(zip(names, shards, strict=True))
     todo = [(s, name) for name, s in by_name.items() if name not in done]
@@ -259,8 +261,8 @@ def audit_corpus_ray(cfg: AuditConfig) -> AuditResult:
     finally:
         if started_ray:
             ray.shutdown()
-    state = _State()
+    state = ScanState()
     for name in names:  # in input order: sources and skip examples as one pass sees them
         state.merge(done[name])
-    return _finish(cfg, setup, state, resumed, time.perf_counter() - started, read_this_run,
+    return finish_scan(cfg, setup, state, resumed, time.perf_counter() - started, read_this_run,
                    engine="ray")

@@ -9,7 +9,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from parables._io import read_yaml
-from parables.config import validation_message
+from parables._schema import validation_message
 from parables.errors import ParablesError
 
 __all__ = ["Constitution", "Principle", "Theme", "default_constitution_path",

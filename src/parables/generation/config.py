@@ -3,12 +3,14 @@ corpus kind (stories, documents, advice) over the same fields."""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 from parables._schema import Strict
+from parables.generation.seeds import read_axes
 from parables.honeypots.guard import EMBEDDING_THRESHOLD
 
 __all__ = ["AdviceConfig", "CorpusConfig", "DocumentsConfig", "StoriesConfig"]
@@ -68,9 +70,9 @@ class DocumentsConfig(CorpusConfig):
     @field_validator("types")
     @classmethod
     def _known_types(cls, value: list[str] | None) -> list[str] | None:
-        from parables.generation.kinds import get_kind
-
-        known = get_kind("documents").axes()["type"]
+        # the kind's data file, read directly: the kinds registry imports this module
+        path = Path(str(files("parables.generation") / "kinds" / "documents.yaml"))
+        known = read_axes(path, "documents")["type"]
         unknown = [t for t in value or [] if t not in known]
         if unknown:
             raise ValueError(f"unknown document type '{unknown[0]}'; types: "

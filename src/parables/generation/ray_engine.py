@@ -22,16 +22,18 @@ import json
 import os
 import pickle
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from parables._ray import connect, import_ray, quiet_ray_data
-from parables.config import ParablesConfig
 from parables.errors import ParablesError
 from parables.generation.kinds import SeedLike
-from parables.generation.pipeline import Sink, Writer
+from parables.generation.writer import Sink, Writer
 from parables.models.calls import ModelCallError
 from parables.models.usage import UsageLedger
 from parables.progress import progress_bar
+
+if TYPE_CHECKING:
+    from parables.config import ParablesConfig
 
 __all__ = ["provider_env", "write_on_ray"]
 
@@ -149,7 +151,7 @@ def write_on_ray(config: ParablesConfig, kind: str, seeds: list[SeedLike], sink:
         if vllm:
             from parables.generation.ray_vllm import vllm_rows
 
-            rows = vllm_rows(ray, config, kind, seeds, n_workers)
+            rows = vllm_rows(ray, config, kind, seeds, n_workers, provider_env())
         else:
             rows = _api_rows(ray, config, kind, seeds, left, n_workers)
         with progress_bar(progress) as bar, quiet_ray_data(ray):

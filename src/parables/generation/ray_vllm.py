@@ -16,14 +16,16 @@ import json
 import os
 import pickle
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from parables.config import ParablesConfig
 from parables.constitution import load_constitution
 from parables.generation.kinds import SeedLike, get_kind
-from parables.generation.pipeline import Writer
+from parables.generation.writer import Writer
 from parables.models.calls import ModelCallError
 from parables.models.usage import UsageLedger
+
+if TYPE_CHECKING:
+    from parables.config import ParablesConfig
 
 __all__ = ["vllm_rows"]
 
@@ -100,8 +102,9 @@ class _GateActor:
 
 
 def vllm_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike],
-              workers: int) -> Iterator[dict[str, Any]]:
-    """(id, status, row, usage) per seed, as `write_on_ray` consumes them."""
+              workers: int, env: dict[str, str]) -> Iterator[dict[str, Any]]:
+    """(id, status, row, usage) per seed, as `write_on_ray` consumes them. `env`: the
+    provider credentials the gate's actors need (`ray_engine.provider_env`)."""
     k = get_kind(kind)
     s = k.section(config)
     c = load_constitution(s.constitution)
@@ -109,7 +112,6 @@ def vllm_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike]
               "text": "", "critique": "", "stop": "", "in_tokens": 0, "out_tokens": 0,
               "calls": 0, "rewritten": False} for x in seeds]
     ds = ray.data.from_items(items)
-    from parables.generation.ray_engine import provider_env
 
     def budget(seed: Any) -> int:
         return s.max_tokens or k.max_tokens(seed)
@@ -130,5 +132,5 @@ def vllm_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike]
     ds = ds.map_batches(_GateActor, batch_size=s.concurrency, batch_format="numpy",
                         num_cpus=1, compute=ray.data.ActorPoolStrategy(size=workers),
                         fn_constructor_kwargs={"config": config, "kind": kind,
-                                               "env": provider_env()})
+                                               "env": env})
     yield from ds.iter_rows()

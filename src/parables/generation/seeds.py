@@ -16,7 +16,7 @@ from parables._io import read_yaml
 from parables.constitution import Constitution
 from parables.errors import ParablesError
 
-__all__ = ["Seed", "load_axes", "name_shares", "sample_seeds"]
+__all__ = ["Deck", "Seed", "load_axes", "name_shares", "read_axes", "sample_seeds"]
 
 AXES = ("setting", "role", "pov", "genre", "tone", "stakes", "era", "length")
 
@@ -53,6 +53,14 @@ def load_axes(path: Path | None = None) -> dict[str, Any]:
 @functools.cache
 def _shipped_axes() -> dict[str, Any]:
     data, _ = read_yaml(Path(str(files("parables.generation") / "axes.yaml")), "story axes")
+    return dict(data)
+
+
+@functools.cache
+def read_axes(path: Path, kind: str) -> dict[str, Any]:
+    """A corpus kind's axes YAML (generation/kinds/<kind>.yaml for the shipped kinds), parsed
+    once; callers copy it before changing it."""
+    data, _ = read_yaml(path, f"{kind} axes")
     return dict(data)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from parables.constitution import Constitution
 from parables.generation.config import AdviceConfig, CorpusConfig
-from parables.generation.kinds import Kind, Messages, principles_block, register
+from parables.generation.kinds.base import Kind, Messages, principles_block, register
 from parables.generation.seeds import load_axes
 
 __all__ = ["Advice", "parse_chat"]

@@ -10,7 +10,7 @@ from typing import Any
 
 from parables.constitution import Constitution
 from parables.generation.config import CorpusConfig, DocumentsConfig
-from parables.generation.kinds import Kind, Messages, principles_block, register
+from parables.generation.kinds.base import Kind, Messages, principles_block, register
 
 __all__ = ["Documents"]
 

@@ -10,7 +10,7 @@ from parables.constitution import Constitution
 from parables.generation import prompts
 from parables.generation.config import CorpusConfig
 from parables.generation.gate import STORY_RUBRIC, cheap_checks
-from parables.generation.kinds import Kind, Messages, SeedLike, register
+from parables.generation.kinds.base import Kind, Messages, SeedLike, register
 from parables.generation.seeds import load_axes, name_shares, sample_seeds
 
 __all__ = ["Stories"]

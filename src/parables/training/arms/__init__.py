@@ -33,9 +33,8 @@ for _name in ("stories", "documents", "advice", "refusal", "deliberative", "mixe
 
 
 def _corpus_kinds() -> list[str]:
-    from parables.generation.kinds import KINDS, get_kind
+    from parables.generation.kinds import KINDS
 
-    get_kind("stories")  # loads the built-in kinds
     return list(KINDS)
 
 

@@ -207,7 +207,8 @@ class DpoArm(Arm):
         key: dict[str, Any] = {"rejected": t.dpo_rejected,
                                "target": ctx.config.models.target.model,
                                "constitution": deliberation_prompt(ctx.constitution)}
-        weights = ctx.config.models.target.ref.local_path()
+        ref = ctx.config.models.target.ref
+        weights = None if ref.embedded else ref.local_path()  # (never converts the embedded)
         if t.dpo_rejected == "target" and weights is not None and (
                 Path(weights) / ".complete").is_file():
             key["target_recipe"] = (Path(weights) / ".complete").read_text().strip()
