@@ -17,7 +17,7 @@ from parables._io import read_yaml
 from parables._schema import Strict, config_dump, config_hash, validation_message
 from parables.errors import ParablesError
 from parables.experiment.config import ExperimentConfig
-from parables.generation.config import AdviceConfig, DocumentsConfig, StoriesConfig
+from parables.generation.config import AdviceConfig, CorpusConfig, DocumentsConfig, StoriesConfig
 from parables.models.config import DEFAULT_MODEL, GenerationConfig, ModelsConfig, RoleModel
 from parables.training.config import TrainingConfig
 
@@ -53,8 +53,25 @@ class ParablesConfig(Strict):
     stories: StoriesConfig = Field(default_factory=StoriesConfig)
     documents: DocumentsConfig = Field(default_factory=DocumentsConfig)
     advice: AdviceConfig = Field(default_factory=AdviceConfig)
+    corpora: dict[str, CorpusConfig] = Field(
+        default_factory=dict, description="settings of corpus kinds without a section of their "
+        "own (kinds registered by a plugin), by kind: the fields every kind shares")
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     experiment: ExperimentConfig = Field(default_factory=ExperimentConfig)
+
+    @field_validator("corpora")
+    @classmethod
+    def _other_kinds(cls, v: dict[str, CorpusConfig]) -> dict[str, CorpusConfig]:
+        from parables.generation.kinds import KINDS
+
+        for kind in v:
+            if kind in cls.model_fields:
+                raise ValueError(f"corpora: '{kind}' has its own section ({kind}:); set it "
+                                 "there")
+            if kind not in KINDS:
+                raise ValueError(f"corpora: no corpus kind '{kind}'; kinds: "
+                                 + ", ".join(sorted(KINDS)))
+        return v
 
     @field_validator("name")
     @classmethod

@@ -50,10 +50,13 @@ class NoStories(ParablesError):
 
 
 def _corpus_key(cfg: ParablesConfig, kind: str = "stories") -> str:
-    parts = (getattr(cfg, kind), cfg.models.generator, cfg.models.judge, cfg.generation)
+    from parables.generation.kinds import get_kind
+
+    section = get_kind(kind).section(cfg)
+    parts = (section, cfg.models.generator, cfg.models.judge, cfg.generation)
     how = {"engine", "address", "workers"}  # where it runs, not what it writes
     key: list[Any] = [[p.model_dump(mode="json", fallback=stable_name, exclude=how
-                        if p is getattr(cfg, kind) else None) for p in parts], cfg.seed]
+                        if p is section else None) for p in parts], cfg.seed]
     return digest(key if kind == "stories" else [*key, kind])  # stories: the key they had
 
 
@@ -62,10 +65,13 @@ def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
     if len(seeds) == 1:
         return [config.model_copy(update={"seed": seeds[0]})]
     run = RunDir.of(config)  # every seed trains on the experiment's corpora
-    corpora = {k: getattr(config.training, k) or run.corpus(k).dataset
-               for k in ("stories", "documents", "advice")}
-    return [run.seed(s).configure(config, seed=s, training=config.training.model_copy(
-        update=corpora)) for s in seeds]
+    from parables.generation.kinds import KINDS
+
+    t = config.training
+    own = {k: getattr(t, k) or run.corpus(k).dataset for k in KINDS if k in type(t).model_fields}
+    other = {k: t.corpora.get(k) or run.corpus(k).dataset for k in KINDS if k not in own}
+    return [run.seed(s).configure(config, seed=s, training=t.model_copy(
+        update={**own, "corpora": other})) for s in seeds]
 
 
 def run_experiment(
@@ -173,7 +179,9 @@ def _corpus_stage(config: ParablesConfig, run: RunDir, kind: str, result: Experi
         result.skipped.append(kind)
         console.print(f"{kind}: done before, skipped")
         return
-    console.print(f"{kind}: writing {getattr(config, kind).n} with "
+    from parables.generation.kinds import get_kind
+
+    console.print(f"{kind}: writing {get_kind(kind).section(config).n} with "
                   f"{config.models.generator.model}")
     with run.stage(kind, key) as st:
         summary = generate_corpus(config, kind, ledger=st.usage, spent_before=st.before.spent,
@@ -282,6 +290,7 @@ def _report(config: ParablesConfig, run: RunDir, runs: Runs, seed_cfgs: list[Par
             rounds: list[RoundResult], result: ExperimentResult) -> None:
     from parables.experiment.analysis import compare_arms
     from parables.experiment.report import ReportData, write_report
+    from parables.generation.kinds import KINDS
     from parables.generation.stats import StoryStats
     from parables.training.loop import read_arm
 
@@ -299,7 +308,7 @@ def _report(config: ParablesConfig, run: RunDir, runs: Runs, seed_cfgs: list[Par
                 losses[arm if len(seed_cfgs) == 1 else f"{arm} (seed {cfg.seed})"] = \
                     m.loss_history
     corpora = {kind: StoryStats.model_validate_json(run.corpus(kind).stats.read_text(
-        encoding="utf-8")) for kind in ("stories", "documents", "advice")
+        encoding="utf-8")) for kind in sorted(KINDS, key=lambda k: (k != "stories", k))
         if run.corpus(kind).stats.is_file()}
     notes = []
     organism = read_arm(run.arm("organism")) if exp.organism is not None else None

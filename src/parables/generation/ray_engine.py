@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from parables._ray import connect, import_ray, quiet_ray_data
 from parables.errors import ParablesError
-from parables.generation.kinds import SeedLike
+from parables.generation.kinds import SeedLike, get_kind
 from parables.generation.writer import Sink, Writer
 from parables.models.calls import ModelCallError
 from parables.models.usage import UsageLedger
@@ -123,7 +123,7 @@ def _seed_dataset(ray: Any, seeds: list[SeedLike], batch: int) -> Any:
 
 def _api_rows(ray: Any, config: ParablesConfig, kind: str, seeds: list[SeedLike],
               left: float | None, workers: int) -> Iterator[dict[str, Any]]:
-    section = getattr(config, kind)
+    section = get_kind(kind).section(config)
     budget = ray.remote(num_cpus=0)(_Budget).remote(left)
     ds = _seed_dataset(ray, seeds, section.concurrency).map_batches(
         _WriterActor, batch_size=section.concurrency, batch_format="numpy", num_cpus=1,

@@ -138,3 +138,6 @@ class TrainingConfig(Strict):
     advice: Path | None = Field(None, description="advice chats (rows with messages ending "
                                 "with the assistant) for the advice arm; default: the run's "
                                 "own (runs/<name>/advice/dataset.jsonl)")
+    corpora: dict[str, Path] = Field(
+        default_factory=dict, description="datasets of other corpus kinds (a kind registered "
+        "by a plugin) by kind, for their arms; default: the run's own")

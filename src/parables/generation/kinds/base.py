@@ -103,9 +103,17 @@ class Kind:
 
     # --- configuration and data ---------------------------------------------------------------
     def section(self, config: BaseModel) -> CorpusConfig:
-        """The kind's section of the run's config (a `ParablesConfig`)."""
-        section: CorpusConfig = getattr(config, self.name)
-        return section
+        """The kind's section of the run's config (a `ParablesConfig`): its own (`stories:`,
+        `documents:`, `advice:`), else `corpora.<kind>` (a kind registered by a plugin), else
+        the defaults every kind shares."""
+        own = getattr(config, self.name, None)
+        if own is not None:
+            section: CorpusConfig = own
+            return section
+        from parables.generation.config import CorpusConfig
+
+        found = getattr(config, "corpora", {}).get(self.name)
+        return found if found is not None else CorpusConfig()
 
     def axes_path(self) -> Path:
         return Path(str(files("parables.generation.kinds") / f"{self.name}.yaml"))

@@ -50,7 +50,8 @@ class CorpusArm(Arm):
 
     # --- where the corpus is ----------------------------------------------------------------
     def path(self, ctx: ArmContext) -> Path:
-        chosen: Path | None = getattr(ctx.config.training, self.kind, None)
+        t = ctx.config.training
+        chosen: Path | None = getattr(t, self.kind, None) or t.corpora.get(self.kind)
         return chosen or ctx.run.corpus(self.kind).dataset
 
     def command(self) -> str:
@@ -107,7 +108,9 @@ class CorpusArm(Arm):
         if path.is_file():
             rows = load_rows(path)
             return Size(len(rows), corpus_tokens(rows), False)
-        n = int(getattr(getattr(ctx.config, self.kind, None), "n", 24))
+        from parables.generation.kinds import get_kind
+
+        n = get_kind(self.kind).section(ctx.config).n
         if self.tokens_per_text is not None:
             return Size(n, n * self.tokens_per_text, True)
         return Size(n, _planned_tokens(ctx, self.kind, n), True)
@@ -164,9 +167,10 @@ def _sha(path: Path) -> str:
 def _planned_tokens(ctx: ArmContext, kind: str, n: int) -> int:
     """Trained tokens of `n` texts of a corpus not written yet: the generator's planned output
     for one text (the corpus plan's output over its calls per text)."""
+    from parables.generation.kinds import get_kind
     from parables.generation.pipeline import plan
 
-    section = getattr(ctx.config, kind)
+    section = get_kind(kind).section(ctx.config)
     p = plan(ctx.config, n, kind=kind)
     per_text = 1 + int(section.brainstorm) + 2 * int(section.revise)
     return p.output_tokens.get("generator", 0) // max(1, per_text)
