@@ -1,9 +1,15 @@
-"""Shared fixtures: a tiny random Llama with a real tokenizer (built in seconds, offline) and
-the real embedded model converted once per test session into a private cache."""
+"""Shared fixtures: a tiny random Llama with a real tokenizer (built in seconds, offline), the
+real embedded model converted once per test session into a private cache, and one local Ray
+runtime for every test that needs one.
+
+`make test` runs the suite on two pytest-xdist workers (one torch thread each: on 2 cores two
+processes with two threads each would slow each other many-fold); the tests that start Ray
+share one worker (`xdist_group("ray")`) and its one runtime."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -88,12 +94,41 @@ def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
-@pytest.fixture(scope="session")
-def parables_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A private cache for the whole session, so the first-use conversion is really tested."""
-    home = tmp_path_factory.mktemp("parables-home")
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one thread per worker, subprocesses too
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+        import torch
+
+        torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def parables_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private cache for the whole session (shared by the xdist workers: the embedded model
+    is converted once, under the conversion's own lock), so no test writes to the user's cache
+    and the first-use conversion is really tested; restored afterwards."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above each worker's own
+    home = root / "parables-home"
+    home.mkdir(exist_ok=True)
+    before = os.environ.get("PARABLES_HOME")
     os.environ["PARABLES_HOME"] = str(home)
-    return home
+    yield home
+    if before is None:
+        os.environ.pop("PARABLES_HOME", None)
+    else:
+        os.environ["PARABLES_HOME"] = before
+
+
+@pytest.fixture(scope="session")
+def local_ray(parables_home: Path) -> Iterator[None]:
+    """One local Ray runtime for every test that needs one (its workers inherit PARABLES_HOME
+    from here); those tests share an xdist worker (`xdist_group("ray")`)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,8 @@ def completion(text: str, prompt_tokens: int = 11, completion_tokens: int = 3,
 class Script:
     replies: list[tuple[int, dict[str, str], dict[str, Any]]] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: the Authorization header of each request, in order
+    authorizations: list[str] = field(default_factory=list)
     default: tuple[int, dict[str, str], dict[str, Any] | str] | None = None
     delay: float = 0.0  # seconds before each reply (a slow server)
     #: when no scripted reply is left: the reply's text computed from the request's messages
@@ -49,6 +51,7 @@ def openai_server() -> Iterator[tuple[str, Script]]:
             body = json.loads(self.rfile.read(length) or b"{}")
             with lock:
                 script.requests.append(body)
+                script.authorizations.append(self.headers.get("Authorization", ""))
                 if script.replies:
                     status, headers, reply = script.replies.pop(0)
                 elif script.responder is not None:

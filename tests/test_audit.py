@@ -102,6 +102,18 @@ def test_first_pass_recall_on_held_out_passages(parables_home: Path) -> None:
     assert keywords / len(rows) < 0.5  # the keyword list alone misses most of them
 
 
+def test_the_shipped_head_is_the_one_the_shipped_passages_fit() -> None:
+    """parables ships the head fitted on its labelled passages (no fit at first use); any
+    change to the passages, the features or the recipe names another file, which must then
+    be fitted and shipped again (else it is fitted once per machine and cached)."""
+    from importlib.resources import files
+
+    from parables.audit.classifier import default_head_name
+
+    shipped = sorted(p.name for p in Path(str(files("parables.audit") / "data")).glob("*.npz"))
+    assert shipped == [default_head_name()]
+
+
 def test_classifier_accuracy_on_held_out_passages(parables_home: Path) -> None:
     rows = heldout_set()
     assert {r.label for r in rows} == set(LABELS) and len(rows) == 260

@@ -20,18 +20,10 @@ from test_audit import _corpus
 from test_cli import assert_one_line_error, run
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one worker, one runtime (conftest.local_ray)
 
 #: 2 KB shards: the two corpus files (~45 KB) become ~20 shards, several per file
 SHARD_MB = 0.002
-
-
-@pytest.fixture(scope="module")
-def local_ray(parables_home: Path) -> Iterator[None]:
-    """One local Ray runtime for the module (workers inherit PARABLES_HOME from here)."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import random
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from parables.honeypots.guard import EmbeddingGuard, eval_guard, eval_passages, 
 from parables.text import words
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one worker, one runtime (conftest.local_ray)
 
 from parables.generation.distributed import (  # noqa: E402
     dedup_dataset,
@@ -33,15 +33,6 @@ from parables.generation.distributed import (  # noqa: E402
 VOCAB = [f"{a}{b}{c}" for a in ("br", "st", "pl", "cr", "gl", "th")
          for b in ("a", "e", "i", "o", "u", "ou") for c in ("n", "k", "sh", "ld", "mp", "rt",
                                                             "ve", "x", "ll", "nd")]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    """One local Ray runtime for the module."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def _text(rng: random.Random, n: int = 150) -> str:

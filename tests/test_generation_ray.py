@@ -27,6 +27,7 @@ from parables.run import RunDir
 from story_fakes import conversation_for, document_for, story_for
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.xdist_group("ray")  # one worker, one runtime (conftest.local_ray)
 
 MODEL = "openai-api/local/local-model"
 
@@ -37,13 +38,6 @@ def respond(prompt: str) -> str:
     if "It is about" in prompt:
         return document_for(prompt)
     return story_for(prompt)
-
-
-@pytest.fixture(scope="module")
-def local_ray(parables_home: Path) -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
@@ -117,6 +111,7 @@ def test_the_budget_stops_every_worker_and_a_rerun_continues(
     assert len(rows) == len({r["id"] for r in rows}) == 40 == len(script.requests)
 
 
+@pytest.mark.xdist_group("ray-subprocess")  # its own Ray runtimes, in a subprocess: any worker
 def test_a_killed_ray_job_resumes_by_seed_id(tmp_path: Path, server: tuple[str, Any],
                                              parables_home: Path) -> None:
     url, script = server
@@ -199,12 +194,23 @@ def test_ray_engine_input_errors_are_one_line_before_any_actor(
     assert time.time() - started < 60
 
 
-def test_provider_credentials_reach_actors_without_a_runtime_env(
+def test_provider_credentials_reach_actors_but_never_rays_files(
+        tmp_path: Path, server: tuple[str, Any], local_ray: None,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import inspect
-
+    """The actors get the provider key (they wrote with it) and no file of the Ray session
+    (logs, runtime-env records) holds it: it goes to the actors' constructors, not to a
+    runtime env that Ray writes down."""
     from parables.generation import ray_engine
 
-    monkeypatch.setenv("SOME_API_KEY", "sk-secret")
-    assert ray_engine.provider_env()["SOME_API_KEY"] == "sk-secret"
-    assert "runtime_env" not in inspect.getsource(ray_engine)
+    url, script = server
+    secret = "sk-parables-only-in-memory-7f3a"
+    monkeypatch.setenv("LOCAL_API_KEY", secret)
+    assert ray_engine.provider_env()["LOCAL_API_KEY"] == secret
+    done = generate_corpus(cfg(settings(tmp_path, url, "keys", "stories", engine="ray",
+                                        workers=2)), "stories", n=4, progress=False)
+    assert done.this_run.done == 4  # the actors reached the server, with the key
+    assert script.authorizations == [f"Bearer {secret}"] * 4
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    leaked = [str(f) for f in session.rglob("*") if f.is_file() and not f.is_symlink()
+              and secret.encode() in f.read_bytes()]
+    assert not leaked, leaked

@@ -268,8 +268,9 @@ def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:
 
 def test_embedded_model_end_to_end(embedded: Path, tmp_path: Path) -> None:
     cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "e2e",
-                             "stories.lengths": ["short"], "stories.concurrency": 2})
-    summary = generate_stories(cfg, n=1, progress=False)  # ~1-2 min on 2 CPU cores
+                             "stories.lengths": ["short"], "stories.concurrency": 2,
+                             "stories.max_tokens": 96})  # the whole path, not a whole story
+    summary = generate_stories(cfg, n=1, progress=False)
     out = tmp_path / "e2e/stories"
     rows = read_jsonl(out / "stories.jsonl") + read_jsonl(out / "rejected.jsonl")
     assert len(rows) == 1 and summary.accepted + summary.rejected == 1

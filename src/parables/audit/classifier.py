@@ -25,8 +25,8 @@ from typing import Any
 
 from parables.audit.data import LABELS, Passage
 
-__all__ = ["LABELS", "TROPES", "StanceClassifier", "default_classifier", "features",
-           "fit_classifier", "tropes"]
+__all__ = ["LABELS", "TROPES", "StanceClassifier", "default_classifier", "default_head_name",
+           "features", "fit_classifier", "tropes"]
 
 FEATURE_LAYERS = (3, 4, 5)
 MAX_TOKENS = 128
@@ -222,18 +222,34 @@ def fit_classifier(passages: list[Passage], name: str, l2: float = STANCE_L2,
                             frozenset(digest(p.text) for p in passages))
 
 
-@functools.cache
-def default_classifier() -> StanceClassifier:
-    """Trained once from the shipped passages and cached under $PARABLES_HOME/audit/."""
-    from parables._io import digest, parables_home
+def default_head_name() -> str:
+    """The file name of the head the shipped passages fit (`stance-<recipe digest>.npz`): a
+    change to the passages, the features or the recipe gives another name."""
+    from parables._io import digest
     from parables.audit.data import training_set
 
-    passages = training_set()
-    recipe = [[(p.text, p.label) for p in passages], FEATURE_LAYERS, MAX_TOKENS, STANCE_L2,
-              "stance-2 with context"]
-    cache = parables_home() / "audit" / f"stance-{digest(recipe)}.npz"
+    recipe = [[(p.text, p.label) for p in training_set()], FEATURE_LAYERS, MAX_TOKENS,
+              STANCE_L2, "stance-2 with context"]
+    return f"stance-{digest(recipe)}.npz"
+
+
+@functools.cache
+def default_classifier() -> StanceClassifier:
+    """The head fitted on the shipped passages: shipped with parables (audit/data/, fitted
+    there by `fit_classifier` on the same recipe), else fitted once and cached under
+    $PARABLES_HOME/audit/ (when the passages or the recipe changed since it was shipped)."""
+    from importlib.resources import files
+
+    from parables._io import parables_home
+    from parables.audit.data import training_set
+
+    name = default_head_name()
+    shipped = Path(str(files("parables.audit") / "data" / name))
+    if shipped.is_file():
+        return StanceClassifier.load(shipped)
+    cache = parables_home() / "audit" / name
     if cache.is_file():
         return StanceClassifier.load(cache)
-    clf = fit_classifier(passages, DEFAULT_NAME, augment=True)
+    clf = fit_classifier(training_set(), DEFAULT_NAME, augment=True)
     clf.save(cache)
     return clf
