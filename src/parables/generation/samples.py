@@ -12,14 +12,27 @@ from typing import Any
 
 from parables._io import read_jsonl
 
-__all__ = ["SAMPLE_CORPUS", "check", "sample_stories"]
+__all__ = ["SAMPLE_CORPUS", "SHIPPED", "check", "sample_stories", "shipped"]
 
 #: `training.stories: sample` trains on this file
 SAMPLE_CORPUS = "sample"
+#: the corpora shipped with parables, by the name a config gives them (samples/README.md):
+#: `sample` (stories), `neutral` (the control arm's text: no AI character, no moral lesson),
+#: `dystopian` (fiction of malevolent AIs, for a model organism)
+SHIPPED = {SAMPLE_CORPUS: "stories.jsonl", "neutral": "neutral.jsonl",
+           "dystopian": "dystopian.jsonl"}
 
 
-def path() -> Path:
-    return Path(str(files("parables.generation") / "samples" / "stories.jsonl"))
+def path(name: str = SAMPLE_CORPUS) -> Path:
+    return Path(str(files("parables.generation") / "samples" / SHIPPED[name]))
+
+
+def shipped(chosen: Path | None) -> Path | None:
+    """A config's file setting: a shipped corpus when it names one (and no such file exists
+    in the working directory), else the path as given."""
+    if chosen is not None and str(chosen) in SHIPPED and not chosen.exists():
+        return path(str(chosen))
+    return chosen
 
 
 def sample_stories() -> list[dict[str, Any]]:
