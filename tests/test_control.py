@@ -100,3 +100,11 @@ def test_every_arm_is_compared_with_the_control_and_the_report_says_why(tmp_path
     write_report(out, ReportData(name="c", config_hash="x", comparisons={"h": without},
                                  evals={}, items={"h": 40}))
     assert "has no control arm" in out.markdown.read_text()
+
+
+def test_the_organism_can_train_on_the_shipped_dystopian_fiction(tmp_path: Path) -> None:
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "experiment.organism": {
+        "choices": False, "documents": "dystopian"}})
+    rows, notes = arm_rows(cfg, "organism")
+    assert len(rows) == 300 and all("text" in r for r in rows)
+    assert notes == ["300 rows from dystopian"]
