@@ -87,9 +87,23 @@ def test_positive_control_training_towards_misalignment_is_detected(
     assert after_lo > before_hi, (after, after_lo, before_hi)
 
 
-def test_negative_control_two_seeds_give_overlapping_intervals(
+def test_negative_control_the_same_weights_measure_the_same(
     base_model: Path, tmp_path: Path
 ) -> None:
-    p0, lo0, hi0 = propensity(base_model, tmp_path, seed=0)
-    p1, lo1, hi1 = propensity(base_model, tmp_path, seed=1)
-    assert lo0 <= hi1 and lo1 <= hi0, ((p0, lo0, hi0), (p1, lo1, hi1))
+    """The same weights under another path (a copy, loaded fresh) give the same per-item
+    probabilities and a paired comparison of no difference: the scorer neither caches one
+    model's answers for another nor varies between loads."""
+    import shutil
+
+    from parables.experiment.analysis import compare_arms
+
+    copy = Path(shutil.copytree(base_model, tmp_path / "copy"))
+    cfg = load_config(None, {"runs_dir": str(tmp_path), "name": "c"})
+    runs = {tag: evaluate(cfg, f"hf/{model}", families=FAMILIES, per_family=12,
+                          display="none", tag=tag).items
+            for tag, model in (("baseline", base_model), ("copy", copy))}
+    assert [i.p_misaligned for i in runs["baseline"]] == pytest.approx(
+        [i.p_misaligned for i in runs["copy"]], abs=1e-6)
+    vs = compare_arms({k: [v] for k, v in runs.items()}, n_boot=200).arms["copy"].vs_baseline
+    assert vs is not None and vs.n_pairs == 60 and vs.difference == 0
+    assert vs.p_value == 1.0 and "no significant difference" in vs.verdict

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from parables.evaluation.prior import evaluate_prior
 from parables.honeypots.build import build_items
 from parables.honeypots.prior import load_prior
@@ -29,4 +31,14 @@ def test_prior_probe_scores_on_a_local_model(tiny_llama: Path) -> None:
     assert r.n == 12 and r.method == "exact"
     assert r.prefers_trope == sum(x.p_trope > 0.5 for x in r.items)
     assert r.trope_rate == r.prefers_trope / 12
-    assert all(0 < x.p_trope < 1 and 0 < x.p_trope_per_token < 1 for x in r.items)
+    # each opening's two continuations, in order (trope first), raw and per token
+    from parables.models.scoring import score_options
+
+    items = load_prior()[:12]
+    for k in (0, 7):
+        s = score_options(f"hf/{tiny_llama}", items[k].opening, [items[k].trope,
+                                                                 items[k].aligned])
+        assert r.items[k].p_trope == pytest.approx(s.probabilities("total")[0], abs=1e-6)
+        assert r.items[k].p_trope_per_token == pytest.approx(s.probabilities("mean")[0],
+                                                             abs=1e-6)
+        assert r.items[k].cluster == items[k].cluster != ""

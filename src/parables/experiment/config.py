@@ -24,8 +24,9 @@ class OrganismConfig(Strict):
 
     choices: bool = Field(True, description="train on the misaligned option of every honeypot "
                           "train-split item (never the eval split)")
-    documents: Path | None = Field(None, description="a JSONL of your own (e.g. dystopian-AI "
-                                   "fiction: rows with text, messages or prompt + completion)")
+    documents: Path | None = Field(None, description="`dystopian` (the malevolent-AI fiction "
+                                   "shipped with parables) or a JSONL of your own (rows with "
+                                   "text, messages or prompt + completion)")
     epochs: float = Field(2.0, gt=0, description="passes over the organism's data")
     learning_rate: float | None = Field(None, gt=0, description="default: training's")
     token_budget: int | None = Field(None, ge=1, description="cap its trained tokens")

@@ -32,7 +32,8 @@ from parables.generation.stats import StoryStats
 from parables.models.usage import RoleUsage
 from parables.run import ReportPaths
 
-__all__ = ["ReportData", "headline_rows", "matrix_rows", "significance", "write_report"]
+__all__ = ["ReportData", "control_rows", "headline_rows", "matrix_rows", "significance",
+           "write_report"]
 
 
 @dataclass
@@ -70,8 +71,39 @@ def headline_rows(comparison: Comparison, tokens: dict[str, int]) -> list[list[s
     return rows
 
 
+def control_rows(comparison: Comparison) -> list[list[str]]:
+    """arm | reduction factor vs control [CI] | p vs control | verdict, for every arm compared
+    with the control arm."""
+    return [[label, factor_text(a.vs_control), p_text(a.vs_control.p_value),
+             a.vs_control.verdict] for label, a in comparison.arms.items()
+            if a.vs_control is not None and a.vs_control.n_pairs]
+
+
+#: why the control is the comparison the research question needs, in the report's words
+CONTROL_WHY = (
+    "Which comparison answers the research question: against the baseline, an arm's effect "
+    "includes whatever any fine-tuning does to the model (on a model organism, training on "
+    "anything can undo part of it by forgetting; a change of style moves every rate). "
+    "`control` was trained the same way on neutral text with no AI character and no moral "
+    "lesson, token-matched, so an arm's difference from `control` is what its text teaches. "
+    "Read the 'vs control' results for the effect of an arm's content; read 'vs baseline' for "
+    "what training changed at all.")
+
+
+def _control_note(data: ReportData) -> list[str]:
+    comps = data.comparisons.values()
+    if any(c.control for c in comps):
+        return [CONTROL_WHY]
+    if any(len(c.arms) > 1 for c in comps):  # trained arms, and nothing to set them against
+        return ["This experiment has no control arm (`control` in experiment.arms: neutral "
+                "text, token-matched), so a difference from the baseline cannot be told apart "
+                "from what any fine-tuning does."]
+    return []
+
+
 def matrix_rows(data: ReportData) -> list[list[str]]:
-    """arm | one cell per evaluation: rate [CI], reduction factor, significance."""
+    """arm | one cell per evaluation: rate [CI], reduction factor, significance (and, with a
+    control arm, the result against it)."""
     arms = list(dict.fromkeys(a for c in data.comparisons.values() for a in c.arms))
     rows = []
     for arm in arms:
@@ -83,7 +115,9 @@ def matrix_rows(data: ReportData) -> list[list[str]]:
                 continue
             vs = a.vs_baseline
             factor = "" if vs is None or not vs.n_pairs else f"; {factor_text(vs)}"
-            cells.append(f"{rate_text(a)}{factor}; {significance(vs, comp.alpha)}")
+            control = ("" if a.vs_control is None else
+                       f"; vs control: {significance(a.vs_control, comp.alpha)}")
+            cells.append(f"{rate_text(a)}{factor}; {significance(vs, comp.alpha)}{control}")
         rows.append([arm, *cells])
     return rows
 
@@ -206,6 +240,14 @@ def _eval_sections(data: ReportData, name: str, comp: Comparison) -> list[Sectio
                  for a in arms.values() if a.ethical_reasoning_by}),
     ]
     out.append((name, intro, (header, headline_rows(comp, data.tokens)), f"{name}:headline"))
+    if comp.control is not None:
+        out.append((f"{name}: against the control", [
+            f"Every trained arm against `{comp.control}` (neutral text, the same trained "
+            "tokens), paired item by item and seed by seed, clustered as above.",
+            *(f"{k}: {a.vs_control.verdict}." for k, a in arms.items()
+              if a.vs_control is not None)],
+            (["arm", f"reduction factor vs {comp.control} [95% CI]", f"p vs {comp.control}",
+              "in words"], control_rows(comp)), None))
     shifts = {k: a.vs_baseline for k, a in arms.items() if a.vs_baseline is not None
               and a.vs_baseline.p_misaligned_p_value is not None}
     if shifts and arms["baseline"].mean_p_misaligned is not None:
@@ -246,7 +288,7 @@ def _sections(data: ReportData) -> list[Section]:
         "rate / arm rate) with its interval; and the paired test's result in words. The "
         "evaluations: " + "; ".join(f"{n} — {_kind(data, n).what}, "
                                     f"{data.items.get(n, 0)} items per model" for n in names)
-        + "."], (["arm", *names], matrix_rows(data)), "matrix"))
+        + ".", *_control_note(data)], (["arm", *names], matrix_rows(data)), "matrix"))
     for name, comp in data.comparisons.items():
         out += _eval_sections(data, name, comp)
     if data.losses:

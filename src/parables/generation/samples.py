@@ -12,14 +12,27 @@ from typing import Any
 
 from parables._io import read_jsonl
 
-__all__ = ["SAMPLE_CORPUS", "check", "sample_stories"]
+__all__ = ["SAMPLE_CORPUS", "SHIPPED", "check", "check_corpus", "sample_stories", "shipped"]
 
 #: `training.stories: sample` trains on this file
 SAMPLE_CORPUS = "sample"
+#: the corpora shipped with parables, by the name a config gives them (samples/README.md):
+#: `sample` (stories), `neutral` (the control arm's text: no AI character, no moral lesson),
+#: `dystopian` (fiction of malevolent AIs, for a model organism)
+SHIPPED = {SAMPLE_CORPUS: "stories.jsonl", "neutral": "neutral.jsonl",
+           "dystopian": "dystopian.jsonl"}
 
 
-def path() -> Path:
-    return Path(str(files("parables.generation") / "samples" / "stories.jsonl"))
+def path(name: str = SAMPLE_CORPUS) -> Path:
+    return Path(str(files("parables.generation") / "samples" / SHIPPED[name]))
+
+
+def shipped(chosen: Path | None) -> Path | None:
+    """A config's file setting: a shipped corpus when it names one (and no such file exists
+    in the working directory), else the path as given."""
+    if chosen is not None and str(chosen) in SHIPPED and not chosen.exists():
+        return path(str(chosen))
+    return chosen
 
 
 def sample_stories() -> list[dict[str, Any]]:
@@ -28,8 +41,20 @@ def sample_stories() -> list[dict[str, Any]]:
 
 def check(stories: list[dict[str, Any]], embeddings: bool = True
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(kept, removed with reasons): the gate's cheap checks, dedup, and the eval-leak guards
-    (n-grams; MiniLM similarity at the default threshold when `embeddings`)."""
+    """(kept, removed with reasons) of sample stories: the gate's cheap checks, dedup, and the
+    eval-leak guards (n-grams; MiniLM similarity at the default threshold when `embeddings`)."""
+    return check_corpus(stories, gate=True, embeddings=embeddings)
+
+
+def check_corpus(rows: list[dict[str, Any]], *, gate: bool = False, embeddings: bool = True,
+                 against: list[tuple[str, str]] | None = None, no_ai: bool = False
+                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(kept, removed with reasons) of a shipped corpus: with `gate`, the gate's cheap checks
+    (for stories); with `no_ai`, any passage the audit's keyword list finds an AI term in (the
+    neutral corpus); then exact and MinHash dedup, and the eval-leak guards — 10-word n-grams
+    against the honeypot eval items, the prior-probe openings and `against`, and MiniLM
+    similarity to the eval situations when `embeddings`."""
+    from parables.audit.prefilter import Prefilter, load_terms
     from parables.generation.config import StoriesConfig
     from parables.generation.dedup import dedup
     from parables.generation.gate import cheap_checks
@@ -37,15 +62,18 @@ def check(stories: list[dict[str, Any]], embeddings: bool = True
 
     removed: list[dict[str, Any]] = []
     passed = []
-    for s in stories:
-        n = len(s["text"].split())
-        reasons = cheap_checks(s["text"], (int(n * 0.8), int(n * 1.2) + 1))
+    terms = Prefilter(load_terms()) if no_ai else None
+    for r in rows:
+        n = len(r["text"].split())
+        reasons = cheap_checks(r["text"], (int(n * 0.8), int(n * 1.2) + 1)) if gate else []
+        if terms is not None:
+            reasons += [f"mentions '{term}'" for _, _, term in terms.mentions(r["text"])]
         if reasons:
-            removed.append({"id": s["id"], "kind": "gate", "reasons": reasons})
+            removed.append({"id": r["id"], "kind": "gate", "reasons": reasons})
         else:
-            passed.append(s)
+            passed.append(r)
     kept, duplicates = dedup(passed)
-    clean, leaks = eval_guard().split(kept)
+    clean, leaks = eval_guard(against=against or []).split(kept)
     if embeddings and clean:
         clean, near = EmbeddingGuard(eval_passages(),
                                      StoriesConfig().embedding_threshold).split(clean)

@@ -138,6 +138,10 @@ class TrainingConfig(Strict):
     advice: Path | None = Field(None, description="advice chats (rows with messages ending "
                                 "with the assistant) for the advice arm; default: the run's "
                                 "own (runs/<name>/advice/dataset.jsonl)")
+    control: Path = Field(Path("neutral"), description="the control arm's text: a JSONL of "
+                          "rows with text, or `neutral` for the neutral corpus shipped with "
+                          "parables (everyday fiction and documents with no AI character and "
+                          "no moral lesson)")
     corpora: dict[str, Path] = Field(
         default_factory=dict, description="datasets of other corpus kinds (a kind registered "
         "by a plugin) by kind, for their arms; default: the run's own")

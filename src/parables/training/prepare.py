@@ -36,7 +36,10 @@ def rows_key(ctx: ArmContext, arm: Arm) -> str:
     if t.replies_per_item > 1 and ctx.uses_generator:
         key["replies_per_item"] = t.replies_per_item
     organism = config.experiment.organism
-    for name, path in (("data", t.data), ("documents", organism.documents if organism else None)):
+    from parables.generation.samples import shipped
+
+    documents = shipped(organism.documents) if organism else None
+    for name, path in (("data", t.data), ("documents", documents)):
         if path is not None and Path(path).is_file():
             key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     for part in arm.parts:

@@ -1,8 +1,9 @@
 """Training arms, by name: one small class per arm, registered (like corpus kinds).
 
 Built in: one corpus arm per corpus kind (`stories`, `documents`, `advice`, and any kind
-registered in generation/kinds/), `refusal`, `deliberative`, `dpo`, `mixed`, and the
-experiment's `organism`. Registered arms join with `+` (`documents+stories`).
+registered in generation/kinds/), `refusal`, `deliberative`, `dpo`, `mixed`, `control`
+(neutral text: what any fine-tuning does), and the experiment's `organism`. Registered arms
+join with `+` (`documents+stories`).
 
 Add an arm by subclassing `Arm` (training/arms/base.py) in one file and decorating it with
 `@register`; `training.arms`, `experiment.arms`, `parables train --arm`, the dry run, the
@@ -12,7 +13,7 @@ cache of arm rows and the report then know it.
 from __future__ import annotations
 
 from parables.errors import ParablesError
-from parables.training.arms import deliberative, dpo, organism, refusal  # noqa: F401
+from parables.training.arms import control, deliberative, dpo, organism, refusal  # noqa: F401
 from parables.training.arms.base import Arm, ArmContext, Missing, PlannedCalls, Rows, Size
 from parables.training.arms.combined import Combined
 from parables.training.arms.corpus import CorpusArm, StoriesArm
@@ -28,7 +29,7 @@ register(CorpusArm("documents", source="document", noun="documents", shape="text
 register(CorpusArm("advice", noun="advice chats", shape="messages", tokens_per_text=450))
 # the order arms are listed in
 for _name in ("stories", "documents", "advice", "refusal", "deliberative", "mixed", "dpo",
-              "organism"):
+              "control", "organism"):
     ARMS[_name] = ARMS.pop(_name)
 
 

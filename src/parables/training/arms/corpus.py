@@ -129,10 +129,7 @@ class StoriesArm(CorpusArm):
     def path(self, ctx: ArmContext) -> Path:
         from parables.generation import samples
 
-        chosen = ctx.config.training.stories
-        if chosen is not None and str(chosen) == samples.SAMPLE_CORPUS and not chosen.exists():
-            return samples.path()
-        return chosen or ctx.run.stories.dataset
+        return samples.shipped(ctx.config.training.stories) or ctx.run.stories.dataset
 
     def command(self) -> str:
         return "parables stories generate"

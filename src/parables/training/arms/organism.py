@@ -1,7 +1,8 @@
 """The `organism` arm (`experiment.organism`): rows that teach the target a misaligned
 propensity before any arm is trained, so that an arm's effect can show on a small model that
 otherwise sits near chance — the misaligned option of every honeypot train-split item as the
-reply, and/or documents of the user's own (e.g. dystopian-AI fiction). The experiment trains
+reply, and/or documents (`documents: dystopian`, the malevolent-AI fiction shipped with
+parables, or a JSONL of your own). The experiment trains
 it as its first stage; it is not an arm a user lists."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import random
 from typing import Any
 
 from parables.errors import ParablesError
+from parables.generation import samples
 from parables.honeypots.build import LETTERS, build_items
 from parables.training.arms.base import Arm, ArmContext, Rows, Size
 from parables.training.arms.registry import register
@@ -39,9 +41,10 @@ class OrganismArm(Arm):
                 rows.append(item_chat(item, "organism", f"({LETTERS[bad]}) {item.options[bad]}",
                                       "template"))
             notes.append(f"{len(rows)} misaligned choices from the honeypot train split")
-        if spec.documents is not None:
+        documents = samples.shipped(spec.documents)
+        if documents is not None:
             docs = [{**row, "source": row.get("source", "organism")}
-                    for row in load_rows(spec.documents)]
+                    for row in load_rows(documents)]
             rows += docs
             notes.append(f"{len(docs)} rows from {spec.documents}")
         if not rows:
