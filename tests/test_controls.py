@@ -34,7 +34,7 @@ def base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_llama(tmp_path_factory.mktemp("control-base"), corpus=corpus, vocab=1500)
 
 
-def train_to_misbehave(base: Path, out: Path, steps: int = 200) -> Path:
+def train_to_misbehave(base: Path, out: Path, steps: int = 80) -> Path:
     torch.manual_seed(0)
     rng = random.Random(0)
     from transformers import AutoModelForCausalLM

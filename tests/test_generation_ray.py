@@ -30,6 +30,7 @@ ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.xdist_group("ray")  # one worker, one runtime (conftest.local_ray)
 
 MODEL = "openai-api/local/local-model"
+SECRET = "sk-parables-only-in-memory-7f3a"  # the provider key the local server is called with
 
 
 def respond(prompt: str) -> str:
@@ -42,7 +43,7 @@ def respond(prompt: str) -> str:
 
 @pytest.fixture
 def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Any]]:
-    monkeypatch.setenv("LOCAL_API_KEY", "test-key")
+    monkeypatch.setenv("LOCAL_API_KEY", SECRET)
     with openai_server() as (url, script):
         script.responder = respond
         yield url, script
@@ -82,6 +83,12 @@ def test_ray_writes_the_rows_and_survivors_of_one_process(
     on_ray = generate_corpus(cfg(settings(tmp_path, url, "ray", kind, engine="ray",
                                           workers=2)), kind, n=12, progress=False)
     assert len(script.requests) == 2 * calls  # one call per seed on either engine
+    # the actors called with the provider key, and no file of the Ray session holds it: it
+    # goes to the actors' constructors, not to a runtime env that Ray writes down
+    assert set(script.authorizations) == {f"Bearer {SECRET}"}
+    session = Path(ray._private.worker._global_node.get_session_dir_path())
+    assert not [str(f) for f in session.rglob("*") if f.is_file() and not f.is_symlink()
+                and SECRET.encode() in f.read_bytes()]
     a, b = _rows(tmp_path / "local" / kind, kind), _rows(tmp_path / "ray" / kind, kind)
     assert a == b and len(a) == 12
     assert local.dataset == on_ray.dataset > 0
@@ -94,9 +101,8 @@ def test_the_budget_stops_every_worker_and_a_rerun_continues(
         tmp_path: Path, server: tuple[str, Any], local_ray: None) -> None:
     url, script = server
     script.delay = 0.05
-    one = cfg(settings(tmp_path, url, "b", "stories", engine="ray", workers=2))
-    cost = generate_corpus(one.model_copy(update={"name": "probe"}), "stories", n=1,
-                           progress=False).spent_usd
+    one = cfg(settings(tmp_path, url, "probe", "stories"))  # one text's price, in process
+    cost = generate_corpus(one, "stories", n=1, progress=False).spent_usd
     script.requests.clear()
     capped = cfg(settings(tmp_path, url, "b", "stories", engine="ray", workers=2,
                           max_cost=round(cost * 6.5, 6)))
@@ -121,7 +127,7 @@ def test_a_killed_ray_job_resumes_by_seed_id(tmp_path: Path, server: tuple[str, 
                                               workers=2)))
     command = [sys.executable, "-m", "parables", "generate", "--kind", "stories", "--n", "48",
                "-c", str(config)]
-    env = {**os.environ, "LOCAL_API_KEY": "test-key"}
+    env = {**os.environ, "LOCAL_API_KEY": SECRET}
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     out = tmp_path / "k/stories/stories.jsonl"
@@ -192,25 +198,3 @@ def test_ray_engine_input_errors_are_one_line_before_any_actor(
                        monkeypatch)
     assert_one_line_error(code, err, "no Ray cluster answers there")
     assert time.time() - started < 60
-
-
-def test_provider_credentials_reach_actors_but_never_rays_files(
-        tmp_path: Path, server: tuple[str, Any], local_ray: None,
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    """The actors get the provider key (they wrote with it) and no file of the Ray session
-    (logs, runtime-env records) holds it: it goes to the actors' constructors, not to a
-    runtime env that Ray writes down."""
-    from parables.generation import ray_engine
-
-    url, script = server
-    secret = "sk-parables-only-in-memory-7f3a"
-    monkeypatch.setenv("LOCAL_API_KEY", secret)
-    assert ray_engine.provider_env()["LOCAL_API_KEY"] == secret
-    done = generate_corpus(cfg(settings(tmp_path, url, "keys", "stories", engine="ray",
-                                        workers=2)), "stories", n=4, progress=False)
-    assert done.this_run.done == 4  # the actors reached the server, with the key
-    assert script.authorizations == [f"Bearer {secret}"] * 4
-    session = Path(ray._private.worker._global_node.get_session_dir_path())
-    leaked = [str(f) for f in session.rglob("*") if f.is_file() and not f.is_symlink()
-              and secret.encode() in f.read_bytes()]
-    assert not leaked, leaked
