@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 from pathlib import Path
 from typing import Any
 
 from parables.errors import ParablesError
 
-__all__ = ["embed", "mean_pooled", "minilm_dir"]
+__all__ = ["embed", "embed_cached", "mean_pooled", "minilm_dir"]
 
 
 def minilm_dir() -> Path:
@@ -68,3 +69,25 @@ def embed(texts: list[str], batch_size: int = 32, max_length: int = 256) -> Any:
     import torch
 
     return torch.nn.functional.normalize(mean_pooled(texts, max_length, batch_size), dim=-1)
+
+
+def embed_cached(texts: list[str]) -> Any:
+    """`embed(texts)` kept on disk under $PARABLES_HOME/embeddings/ (keyed by the texts and
+    the model's files), for fixed sets embedded again and again: the eval passages every
+    embedding guard protects. A plain .npy file (read without pickle)."""
+    import numpy as np
+    import torch
+
+    from parables._io import digest, parables_home
+
+    model = minilm_dir()
+    key = digest([texts, sorted((p.name, p.stat().st_size) for p in model.iterdir())])
+    path = parables_home() / "embeddings" / f"{key}.npy"
+    if path.is_file():
+        return torch.from_numpy(np.load(path, allow_pickle=False))
+    vectors = embed(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")
+    np.save(tmp, vectors.numpy(), allow_pickle=False)
+    tmp.replace(path)
+    return vectors

@@ -164,6 +164,7 @@ class EmbeddingGuard:
                  embed: Callable[[list[str]], Any] | None = None, window: int = WINDOW,
                  step: int = STEP) -> None:
         from parables.embeddings import embed as minilm
+        from parables.embeddings import embed_cached
 
         self.embed = embed or minilm
         first: dict[str, str] = {}
@@ -171,7 +172,8 @@ class EmbeddingGuard:
             first.setdefault(text, tid)
         self.ids = list(first.values())
         self.threshold, self.window, self.step = threshold, window, step
-        self.matrix = self.embed(list(first))
+        # the protected passages (the eval items: the same each time) are embedded once
+        self.matrix = (embed_cached if embed is None else self.embed)(list(first))
 
     def best(self, row: dict[str, Any]) -> tuple[float, str, str]:
         """(highest cosine of any window of the row, the passage id, the window)."""
