@@ -18,8 +18,8 @@ __all__ = ["accelerate_config_cmd", "train_cmd"]
 
 def train_cmd(
     arm: Annotated[list[str] | None, typer.Option(
-        "--arm", help="stories, documents, advice, refusal, deliberative, mixed, dpo, or parts "
-        "joined with + (e.g. documents+stories); repeat for several")] = None,
+        "--arm", help="stories, documents, advice, refusal, deliberative, mixed, dpo, control, "
+        "or parts joined with + (e.g. documents+stories); repeat for several")] = None,
     model: Annotated[str | None, typer.Option(
         "--model", "--target", help="base model: parables/smollm2-135m, hf/<id or dir>")] = None,
     method: Annotated[str | None, typer.Option(help="lora or full")] = None,

@@ -44,9 +44,9 @@ class TrainingConfig(Strict):
 
     arms: Annotated[list[Arm], AfterValidator(unique_arms)] = Field(
         default_factory=lambda: ["stories", "refusal"],
-                            description="arms to train: stories, documents, advice, refusal, "
-                            "deliberative, mixed, dpo, or SFT arms joined with + "
-                            "(documents+stories)")
+        description="arms to train (training/arms/): stories, documents, advice, refusal, "
+        "deliberative, mixed, dpo, control, any arm registered by a plugin, or arms joined "
+        "with + (documents+stories)")
     method: Literal["lora", "full"] = Field("lora", description="LoRA adapter or full weights")
     lora_r: int = Field(16, ge=1, description="LoRA rank")
     lora_alpha: int = Field(32, ge=1, description="LoRA scaling numerator")
