@@ -223,6 +223,6 @@ def train_pairs(config: ParablesConfig, rows: list[dict[str, Any]], *,
     data = recipe.tokenize(ARM, rows, tokenizer, config.training.max_length)
     data.notes = [*(notes or []), *data.notes]
     if target_tokens is not None:
-        data.resize(target_tokens, config.seed)
+        data.resize(target_tokens, config.seed, grow=True)
     return train_arm(config, data, recipe, tokenizer=tokenizer, force=force,
                      progress=progress, callbacks=callbacks)

@@ -82,6 +82,9 @@ def _gather(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool) -> Any:
 
         unset_hf_deepspeed_config()  # type: ignore[no-untyped-call]
     base = PeftConfig.from_pretrained(str(out.adapter)).base_model_name_or_path
+    if base is None:
+        raise ParablesError(f"{out.adapter}: the saved adapter names no base model to merge "
+                            "into")
     model = AutoModelForCausalLM.from_pretrained(
         base, dtype=torch.bfloat16 if trainer.args.bf16 else torch.float32,
         trust_remote_code=False, use_safetensors=True)
