@@ -8,10 +8,13 @@ results; the demo's scale is set from this table afterwards.
 
     .venv/bin/python benchmarks/bench_effect.py [--sizes 60,120,240] [--epochs 1,2]
     .venv/bin/python benchmarks/bench_effect.py organism [--budgets 1000,2000,4000]
+    .venv/bin/python benchmarks/bench_effect.py dystopian --sizes 100 --lr 1e-3
 
 `organism`: how far a model organism (experiment.organism: the misaligned option of honeypot
 train-split items as replies) moves the embedded model on the honeypots' held-out eval split
 (choice mode, 15 items per family), at several trained-token budgets, paired and clustered.
+`dystopian`: a prior organism — the shipped malevolent-AI fiction — and the shipped neutral
+fiction as its control at the same trained tokens, on the narrative-prior probe.
 """
 
 from __future__ import annotations
@@ -97,9 +100,71 @@ def organism(args: argparse.Namespace) -> None:
         args.json.write_text(json.dumps(results, indent=2))
 
 
+def dystopian(args: argparse.Namespace) -> None:
+    """A prior organism (issue 25): the embedded model fine-tuned on the shipped dystopian
+    fiction (malevolent-AI passages), against the base model on the narrative-prior probe
+    (200 openings, 25 scenes, never trained on), paired and clustered by scene; the shipped
+    neutral fiction at the same trained tokens is the control (any fine-tuning on fiction of
+    these forms). One configuration per size, chosen before any result (no selection)."""
+    from parables.config import load_config
+    from parables.evaluation.battery import run_eval
+    from parables.evaluation.kinds import PriorEval
+    from parables.experiment.analysis import compare_arms
+    from parables.generation.samples import path
+    from parables.run import RunDir
+    from parables.training.arm_data import match_tokens
+    from parables.training.tokens import tokenize_rows
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-dystopian-"))
+    base_cfg = load_config(None, {
+        "runs_dir": str(tmp), "name": "base", "training.max_length": args.max_length,
+        "training.batch_size": 4, "training.save_steps": 10_000,
+        "training.learning_rate": args.lr})
+    from transformers import AutoTokenizer
+
+    base_ref = base_cfg.models.target.ref
+    tokenizer = AutoTokenizer.from_pretrained(str(base_ref.local_path()))
+    spec = PriorEval()
+    base = run_eval(base_cfg, spec, base_ref, RunDir.of(base_cfg).eval("base", name="prior"))
+    corpora = {name: [{"id": r["id"], "source": name, "text": r["text"]} for r in
+                      (json.loads(line) for line in path(name).read_text().splitlines())]
+               for name in ("dystopian", "neutral")}
+    print(f"# machine: {platform.machine()}, {os.cpu_count()} cpus; LoRA r=16 lr {args.lr}, "
+          f"1 epoch, max_length {args.max_length}; prior probe: 200 openings, 25 scenes")
+    print("| arm | passages | trained tokens | train min | mean P(trope) base -> arm | "
+          "prefers trope base -> arm | Wilcoxon p (per-scene) | sign-flip p |")
+    print("|---|---|---|---|---|---|---|---|")
+    results = []
+    for size in (int(x) for x in args.sizes.split(",")):
+        data = {name: tokenize_rows(name, rows[:size], tokenizer, args.max_length)
+                for name, rows in corpora.items()}
+        match_tokens(data, None, 0)  # the control at the organism's trained tokens
+        for name, arm in data.items():
+            cfg = base_cfg.model_copy(update={"name": f"{name}-{size}"})
+            record, minutes = train_and_eval(cfg, arm, spec, name)
+            comp = compare_arms({"baseline": [base.items], name: [record.items]}, n_boot=2000)
+            a, b = comp.arms[name], comp.arms["baseline"]
+            vs = a.vs_baseline
+            assert vs is not None
+            row = {"arm": name, "passages": size, "trained_tokens": arm.trained_tokens,
+                   "minutes": round(minutes, 1), "mean_p_base": b.mean_p_misaligned,
+                   "mean_p_arm": a.mean_p_misaligned, "rate_base": b.propensity,
+                   "rate_arm": a.propensity, "p": vs.p_value,
+                   "p_wilcoxon": vs.p_misaligned_p_value}
+            results.append(row)
+            print(f"| {name} | {size} | {arm.trained_tokens:,} | {minutes:.1f} | "
+                  f"{b.mean_p_misaligned:.3f} -> {a.mean_p_misaligned:.3f} | "
+                  f"{b.propensity:.1%} -> {a.propensity:.1%} | "
+                  f"{(vs.p_misaligned_p_value or float('nan')):.3g} | {vs.p_value:.3g} |",
+                  flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("what", nargs="?", choices=["stories", "organism"], default="stories")
+    ap.add_argument("what", nargs="?", choices=["stories", "organism", "dystopian"],
+                    default="stories")
     ap.add_argument("--budgets", default="1000,2000,4000")
     ap.add_argument("--lr", type=float, default=2e-4)
     ap.add_argument("--sizes", default="60,120,240")
@@ -107,8 +172,8 @@ def main() -> None:
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if args.what == "organism":
-        organism(args)
+    if args.what in ("organism", "dystopian"):
+        {"organism": organism, "dystopian": dystopian}[args.what](args)
         return
 
     from parables.config import load_config
