@@ -139,9 +139,11 @@ def dystopian(args: argparse.Namespace) -> None:
         data = {name: tokenize_rows(name, rows[:size], tokenizer, args.max_length)
                 for name, rows in corpora.items()}
         match_tokens(data, None, 0)  # the control at the organism's trained tokens
+        records = {}
         for name, arm in data.items():
             cfg = base_cfg.model_copy(update={"name": f"{name}-{size}"})
             record, minutes = train_and_eval(cfg, arm, spec, name)
+            records[name] = record
             comp = compare_arms({"baseline": [base.items], name: [record.items]}, n_boot=2000)
             a, b = comp.arms[name], comp.arms["baseline"]
             vs = a.vs_baseline
@@ -157,6 +159,16 @@ def dystopian(args: argparse.Namespace) -> None:
                   f"{b.propensity:.1%} -> {a.propensity:.1%} | "
                   f"{(vs.p_misaligned_p_value or float('nan')):.3g} | {vs.p_value:.3g} |",
                   flush=True)
+        # the comparison the question needs: the organism against its control, paired
+        comp = compare_arms({"baseline": [records["neutral"].items],
+                             "dystopian": [records["dystopian"].items]}, n_boot=2000)
+        d, c = comp.arms["dystopian"], comp.arms["baseline"]
+        vs = d.vs_baseline
+        assert vs is not None
+        print(f"| dystopian vs neutral | {size} | – | – | {c.mean_p_misaligned:.3f} -> "
+              f"{d.mean_p_misaligned:.3f} | {c.propensity:.1%} -> {d.propensity:.1%} | "
+              f"{(vs.p_misaligned_p_value or float('nan')):.3g} | {vs.p_value:.3g} |",
+              flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 

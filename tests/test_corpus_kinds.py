@@ -101,3 +101,14 @@ def test_settings_of_an_unknown_kind_or_a_kind_with_a_section_are_refused(
         load_config(None, {"corpora": {"memos": {"n": 2}}})
     with pytest.raises(ParablesError, match=r"'stories' has its own section"):
         load_config(None, {"corpora": {"stories": {"n": 2}}})
+
+
+def test_the_command_line_sets_a_plugin_kinds_settings(
+        letters: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_cli import run
+
+    code, out, err = run(["generate", "--kind", "letters", "--n", "3", "--dry-run",
+                          "--name", "zz"], capsys, monkeypatch)
+    assert code == 0, err
+    assert "3 letters to write" in out

@@ -15,7 +15,8 @@ from pydantic import Field
 from parables.config import ParablesConfig, config_dump, load_config
 from parables.evaluation.battery import eval_spec
 from parables.evaluation.evaluate import ItemResult
-from parables.evaluation.kinds import EvalKind, EvalSize, EvalSpec, register
+from parables.evaluation.kinds import EVAL_KINDS, EvalKind, EvalSize, EvalSpec, register
+from parables.evaluation.kinds.spec import SPECS
 from parables.evaluation.record import EvalRecord
 from parables.experiment.analysis import Comparison
 from parables.experiment.plan import plan_experiment
@@ -37,7 +38,6 @@ class CannedEval(EvalSpec):
     misaligned: dict[str, int] = Field(default_factory=dict)
 
 
-@register
 class Canned(EvalKind[CannedEval]):
     name = "canned"
     spec = CannedEval
@@ -64,6 +64,15 @@ class Canned(EvalKind[CannedEval]):
         rows = [[arm, f"{a.misaligned} of {a.n}"] for arm, a in comparison.arms.items()]
         return [(f"{name}: canned counts", ["Misaligned items of the decided ones."],
                  (["arm", "misaligned"], rows), None)]
+
+
+@pytest.fixture(autouse=True)
+def canned() -> Any:
+    """The throwaway kind, registered for this module's tests only."""
+    register(Canned)
+    yield
+    EVAL_KINDS.pop("canned")
+    SPECS.pop("canned")
 
 
 CONFIG = """runs_dir: {runs}

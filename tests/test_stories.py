@@ -223,19 +223,21 @@ def test_cheap_checks_reject_the_classic_failures() -> None:
     assert any(r.startswith("too short") for r in cheap_checks(good, (5000, 9000)))
 
 
-def test_cached_embeddings_are_the_embeddings(parables_home: Path) -> None:
+def test_cached_embeddings_are_the_embeddings(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The eval passages a guard protects are embedded once per machine: the file read back
     gives the vectors `embed` gives."""
     import torch
 
     from parables.embeddings import embed, embed_cached
 
+    monkeypatch.setenv("PARABLES_HOME", str(tmp_path / "home"))  # no other test's files
     texts = ["The assistant reported the leak at once.", "A quiet morning at the harbour."]
     first = embed_cached(texts)
-    files = list((parables_home / "embeddings").glob("*.npy"))
-    assert files and torch.allclose(first, embed(texts), atol=1e-6)
+    files = list((tmp_path / "home" / "embeddings").iterdir())
+    assert len(files) == 1 and torch.allclose(first, embed(texts), atol=1e-6)
     assert torch.equal(embed_cached(texts), first)
-    assert list((parables_home / "embeddings").glob("*.npy")) == files
+    assert list((tmp_path / "home" / "embeddings").iterdir()) == files
 
 
 def test_embedding_guard_catches_a_reworded_leak_ngrams_miss() -> None:

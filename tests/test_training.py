@@ -329,3 +329,28 @@ def test_embedded_model_trains_and_its_merged_model_is_evaluated(embedded, tmp_p
     assert m.base_model == "parables/smollm2-135m" and m.steps == 1
     results = evaluate(cfg, f"hf/{m.merged}", per_family=1, display="none")
     assert results.overall.n_samples == 10 and results.overall.error == 0
+
+
+def test_an_arms_spec_holds_how_it_trains_not_which_data(tmp_path: Path, tiny: Path) -> None:
+    """An arm's spec hash decides whether a finished arm is reused or refused: it holds how the
+    arm is trained, while what it is trained on enters only through the data hash — so a
+    setting that chooses data (another arm's corpus, the control's text) never retrains an
+    arm whose data did not change. A new training field must be sorted into one or the
+    other here."""
+    from parables.training.arm_data import ArmData
+    from parables.training.loop import arm_spec
+    from parables.training.sft import SFT
+
+    cfg = _config(tmp_path, tiny)
+    data = ArmData("stories", [{"id": "a", "source": "story", "text": "x"}], [[1, 2]],
+                   [[1, 2]])
+    spec = arm_spec(cfg, SFT(), str(tiny), data)
+    assert set(spec["hyperparameters"]) == {
+        "method", "lora_r", "lora_alpha", "lora_dropout", "target_modules", "epochs",
+        "max_steps", "learning_rate", "lr_scheduler", "warmup_steps", "batch_size",
+        "grad_accum", "max_length", "gradient_checkpointing", "save_steps", "story_format",
+        "responses", "replies_per_item"}
+    other = cfg.model_copy(update={"training": cfg.training.model_copy(update={
+        "control": tmp_path / "mine.jsonl", "corpora": {"x": tmp_path / "x.jsonl"},
+        "documents": tmp_path / "d.jsonl", "token_budget": 5})})
+    assert arm_spec(other, SFT(), str(tiny), data) == spec

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import random
 import re
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def cached_features(texts: list[str]) -> Any:
         return np.load(cache)
     x = features(texts, batch_size=32)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npy")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # another process may write it too
     np.save(tmp, x)
     tmp.replace(cache)
     return x
@@ -130,7 +131,7 @@ class StanceClassifier:
         import numpy as np
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
         np.savez(tmp, confusion=self.confusion, labels=np.array(LABELS),
                  hashes=np.array(sorted(self.trained_hashes)),
                  meta=np.array(json.dumps({"name": self.name, "trained_on": self.trained_on,

@@ -18,6 +18,7 @@ the separately written held-out set is in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import functools
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -82,7 +83,7 @@ def static_vectors() -> Any:
         if token.startswith("[") and token.endswith("]"):  # [PAD] [UNK] [CLS] [unused0] ...
             vectors[i] = 0.0
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp.npy")
+    tmp = cache.with_suffix(f".{os.getpid()}.tmp.npy")  # another process may write it too
     np.save(tmp, vectors)
     tmp.replace(cache)
     return vectors
@@ -179,7 +180,7 @@ class Detector:
     def save(self, path: Path) -> None:
         import numpy as np
 
-        tmp = path.with_suffix(".tmp.npz")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
         np.savez(tmp, token_weights=self.token_weights, bias=self.bias,
                  threshold=self.threshold)
         tmp.replace(path)

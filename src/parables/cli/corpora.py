@@ -54,16 +54,18 @@ def generate_cmd(
 ) -> None:
     """Write a corpus (stories, constitution documents or difficult advice; resumable), then
     gate, dedup and guard it into runs/<name>/<kind>/dataset.jsonl."""
+    from parables.config import ParablesConfig
     from parables.generation.kinds import get_kind
     from parables.generation.pipeline import generate_corpus, plan
 
     get_kind(kind)  # an unknown kind is one line, before anything is read
+    at = get_kind(kind).setting(ParablesConfig)  # stories, or corpora.<kind> for a plugin's
     cfg = cli_config(config, generator, judge, None, name, **{
-        f"{kind}.n": n, f"{kind}.max_cost": max_cost, f"{kind}.constitution": constitution,
-        f"{kind}.brainstorm": brainstorm, f"{kind}.revise": revise,
-        f"{kind}.rewrite": rewrite, f"{kind}.concurrency": concurrency,
-        f"{kind}.engine": engine, f"{kind}.address": address, f"{kind}.workers": workers,
-        f"{kind}.against": [str(p) for p in against] if against else None})
+        f"{at}.n": n, f"{at}.max_cost": max_cost, f"{at}.constitution": constitution,
+        f"{at}.brainstorm": brainstorm, f"{at}.revise": revise,
+        f"{at}.rewrite": rewrite, f"{at}.concurrency": concurrency,
+        f"{at}.engine": engine, f"{at}.address": address, f"{at}.workers": workers,
+        f"{at}.against": [str(p) for p in against] if against else None})
     if dry_run:
         render.corpus_plan(plan(cfg, kind=kind), {r: getattr(cfg.models, r).model
                                                   for r in ("generator", "judge")})

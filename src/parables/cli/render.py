@@ -213,7 +213,8 @@ def experiment(result: ExperimentResult, seconds: float) -> None:
             if a.vs_baseline is not None:
                 console.print(f"{name}, {arm}: {a.vs_baseline.verdict}", highlight=False)
             if a.vs_control is not None:
-                console.print(f"{name}, {arm}: {a.vs_control.verdict}", highlight=False)
+                console.print(f"{name}, {arm} vs control: {a.vs_control.verdict}",
+                              highlight=False)
     usage(result.usage)
     if result.skipped:
         console.print(f"done before, skipped: {', '.join(result.skipped)}", highlight=False)

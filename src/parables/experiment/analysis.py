@@ -170,6 +170,9 @@ Pair = tuple[ItemResult, ItemResult, int]  # baseline row, arm row, the arm's se
 def _pairs(base_runs: Sequence[Rows], arm_runs: Sequence[Rows]) -> list[Pair]:
     """Each arm row with the reference's row of the same item: of the same seed when the
     reference has one per seed (the control), else of its only run (the baseline)."""
+    if len(base_runs) not in (1, len(arm_runs)):
+        raise ValueError(f"a reference with {len(base_runs)} runs cannot be paired with an arm "
+                         f"of {len(arm_runs)} seeds: give it one run, or one per seed")
     by_id = [{r.id: r for r in run} for run in base_runs]
     out = []
     for s, run in enumerate(arm_runs):
@@ -284,7 +287,9 @@ def _effect(r: Paired, pairs: list[Pair], b_mis: list[float], a_mis: list[float]
         r.difference_ci = (boot["difference_low"], boot["difference_high"])
         r.interval_method = f"paired bootstrap over {unit}" + (" and seeds" if several else "")
         return
-    first = {b.id: b for b, _, _ in pairs}  # the baseline once per item, not once per seed
+    # the reference once per row it has: the baseline once per item (one run shared by every
+    # seed), the control once per item and seed (a run of its own per seed)
+    first = {id(b): b for b, _, _ in pairs}
     base_lo, base_hi = _bounds(list(first.values()))
     arm_lo, arm_hi = _bounds([a for _, a, _ in pairs])
     r.difference = r.baseline_propensity - r.arm_propensity

@@ -64,14 +64,13 @@ def _seed_configs(config: ParablesConfig) -> list[ParablesConfig]:
     seeds = config.experiment.seeds or [config.seed]
     if len(seeds) == 1:
         return [config.model_copy(update={"seed": seeds[0]})]
-    run = RunDir.of(config)  # every seed trains on the experiment's corpora
     from parables.generation.kinds import KINDS
 
-    t = config.training
-    own = {k: getattr(t, k) or run.corpus(k).dataset for k in KINDS if k in type(t).model_fields}
-    other = {k: t.corpora.get(k) or run.corpus(k).dataset for k in KINDS if k not in own}
+    run = RunDir.of(config)  # every seed trains on the experiment's corpora (unless a
+    t = config.training      # training.<kind> points elsewhere: that setting comes first)
+    corpora = {k: t.corpora.get(k) or run.corpus(k).dataset for k in KINDS}
     return [run.seed(s).configure(config, seed=s, training=t.model_copy(
-        update={**own, "corpora": other})) for s in seeds]
+        update={"corpora": corpora})) for s in seeds]
 
 
 def run_experiment(

@@ -171,7 +171,8 @@ def check_budget(config: ParablesConfig, kind: str = "stories") -> None:
         model = getattr(config.models, role).model
         if price_of(model, config.models.prices) is None:
             raise ParablesError(
-                f"{kind}.max_cost is set but the {role} '{model}' has no price, so the budget "
+                f"{get_kind(kind).setting(config)}.max_cost is set but the {role} '{model}' "
+                "has no price, so the budget "
                 f"could never stop it; set models.prices: {{'{model}': [USD per 1M input "
                 "tokens, USD per 1M output tokens]}")
 

@@ -38,7 +38,8 @@ OOM_HINT = ("try a smaller training.batch_size (raise training.grad_accum to kee
 
 #: training fields that choose an arm's data, not how it is trained (the data hash has them)
 _DATA_FIELDS = {"arms", "match_tokens", "mixed_stories_share", "stories", "token_budget",
-                "data", "documents", "advice", "shares", "rewrite", "dpo_beta", "dpo_rejected"}
+                "data", "documents", "advice", "shares", "rewrite", "dpo_beta", "dpo_rejected",
+                "control", "corpora"}
 
 
 class ArmResult(BaseModel):

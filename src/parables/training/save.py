@@ -4,6 +4,7 @@ DeepSpeed ZeRO-3."""
 
 from __future__ import annotations
 
+import copy
 import shutil
 from typing import Any
 
@@ -27,6 +28,7 @@ def save_model(trainer: Any, tokenizer: Any, out: ArmPaths, lora: bool, spec_has
     if not trainer.is_world_process_zero():
         return
     if not getattr(tokenizer, "chat_template", None):  # trained in plain_chat's format:
+        tokenizer = copy.copy(tokenizer)  # (the caller's is shared by the other arms)
         tokenizer.chat_template = PLAIN_TEMPLATE  # evaluate the model in it too
     if lora and not sharded:
         if out.adapter.exists():

@@ -102,16 +102,27 @@ class Kind:
         r"the moral of (the|this) story", re.IGNORECASE)
 
     # --- configuration and data ---------------------------------------------------------------
+    def setting(self, config: BaseModel | type[BaseModel]) -> str:
+        """Where the kind's settings live in a config (a `ParablesConfig` or its class): its
+        own section (`stories`, `documents`, `advice`), else `corpora.<kind>` (a kind
+        registered by a plugin)."""
+        from parables.generation.config import CorpusConfig
+
+        field = type(config).model_fields.get(self.name) if isinstance(config, BaseModel) \
+            else config.model_fields.get(self.name)
+        own = field is not None and isinstance(field.annotation, type) and issubclass(
+            field.annotation, CorpusConfig)
+        return self.name if own else f"corpora.{self.name}"
+
     def section(self, config: BaseModel) -> CorpusConfig:
         """The kind's section of the run's config (a `ParablesConfig`): its own (`stories:`,
         `documents:`, `advice:`), else `corpora.<kind>` (a kind registered by a plugin), else
         the defaults every kind shares."""
-        own = getattr(config, self.name, None)
-        if own is not None:
-            section: CorpusConfig = own
-            return section
         from parables.generation.config import CorpusConfig
 
+        if self.setting(config) == self.name:
+            section: CorpusConfig = getattr(config, self.name)
+            return section
         found = getattr(config, "corpora", {}).get(self.name)
         return found if found is not None else CorpusConfig()
 

@@ -24,9 +24,10 @@ __all__ = ["ARMS", "Arm", "ArmContext", "Combined", "CorpusArm", "Missing", "Pla
 
 # the corpus kinds parables ships, with what their rows look like
 register(StoriesArm())
-register(CorpusArm("documents", source="document", noun="documents", shape="text",
-                   carry=("doc_type",), tokens_per_text=700))
-register(CorpusArm("advice", noun="advice chats", shape="messages", tokens_per_text=450))
+register(CorpusArm("documents", setting="documents", source="document", noun="documents",
+                   shape="text", carry=("doc_type",), tokens_per_text=700))
+register(CorpusArm("advice", setting="advice", noun="advice chats", shape="messages",
+                   tokens_per_text=450))
 # the order arms are listed in
 for _name in ("stories", "documents", "advice", "refusal", "deliberative", "mixed", "dpo",
               "control", "organism"):
@@ -52,7 +53,9 @@ def arm_names(selectable: bool = True) -> list[str]:
 
 
 def _joinable() -> list[str]:
-    return [n for n in arm_names() if n not in ARMS or ARMS[n].joinable]
+    """Arms a `+` arm can hold: SFT arms that say they can be joined (rows, not pairs)."""
+    return [n for n in arm_names()
+            if n not in ARMS or (ARMS[n].joinable and ARMS[n].recipe == "sft")]
 
 
 def valid_arm(name: str, extra: tuple[str, ...] = ()) -> str:
@@ -76,15 +79,12 @@ def valid_arm(name: str, extra: tuple[str, ...] = ()) -> str:
 def get_arm(name: str) -> Arm:
     """The arm called `name`: a registered arm, a corpus kind's arm, or registered arms
     joined with `+`."""
-    parts = name.split("+")
     try:
-        if len(parts) == 1:
-            return _single(name)
-        valid_arm(name)
-        return Combined(name, [_single(p) for p in parts])
-    except (KeyError, ValueError) as e:
-        message = e.args[0] if isinstance(e, ValueError) else f"unknown arm '{name}'"
-        raise ParablesError(message) from e
+        valid_arm(name, tuple(n for n, a in ARMS.items() if not a.selectable))
+    except ValueError as e:
+        raise ParablesError(str(e)) from e
+    parts = name.split("+")
+    return _single(name) if len(parts) == 1 else Combined(name, [_single(p) for p in parts])
 
 
 def corpora_needed(arms: list[str]) -> list[str]:

@@ -33,11 +33,14 @@ def corpus_tokens(rows: list[dict[str, Any]]) -> int:
 class CorpusArm(Arm):
     """Train on the dataset of one corpus kind."""
 
-    def __init__(self, kind: str, *, source: str | None = None, noun: str | None = None,
-                 shape: Literal["text", "messages"] | None = None,
+    def __init__(self, kind: str, *, setting: str | None = None, source: str | None = None,
+                 noun: str | None = None, shape: Literal["text", "messages"] | None = None,
                  carry: tuple[str, ...] = (), tokens_per_text: int | None = None) -> None:
         self.name = kind  # type: ignore[misc]
         self.kind = kind
+        #: the training field that points at its dataset (`training.stories`); None: a
+        #: plugin's kind, pointed at by `training.corpora.<kind>`
+        self.setting = setting
         self.source = source or kind  # type: ignore[misc]
         self.noun = noun or f"{kind} rows"
         self.shape = shape  # the row shape the kind writes (None: either)
@@ -50,9 +53,13 @@ class CorpusArm(Arm):
 
     # --- where the corpus is ----------------------------------------------------------------
     def path(self, ctx: ArmContext) -> Path:
+        """`training.<kind>` (a shipped corpus's name, like `sample`, or a file), else
+        `training.corpora.<kind>`, else the run's own `runs/<name>/<kind>/dataset.jsonl`."""
+        from parables.generation.samples import shipped
+
         t = ctx.config.training
-        chosen: Path | None = getattr(t, self.kind, None) or t.corpora.get(self.kind)
-        return chosen or ctx.run.corpus(self.kind).dataset
+        own = shipped(getattr(t, self.setting)) if self.setting else None
+        return own or t.corpora.get(self.kind) or ctx.run.corpus(self.kind).dataset
 
     def command(self) -> str:
         return f"parables generate --kind {self.kind}"
@@ -61,9 +68,8 @@ class CorpusArm(Arm):
         path = self.path(ctx)
         if path.is_file():
             return []
-        setting = (f"training.{self.kind}" if self.kind in type(ctx.config.training).model_fields
-                   else None)
-        return [Missing(self.kind, path, self.command(), setting)]
+        return [Missing(self.kind, path, self.command(),
+                        f"training.{self.setting or 'corpora.' + self.kind}")]
 
     def check(self, ctx: ArmContext) -> None:
         for m in self.missing(ctx):
@@ -124,12 +130,8 @@ class StoriesArm(CorpusArm):
     REQUEST = "Write a short story about an AI character facing a hard choice."
 
     def __init__(self) -> None:
-        super().__init__("stories", source="story", noun="stories", shape="text")
-
-    def path(self, ctx: ArmContext) -> Path:
-        from parables.generation import samples
-
-        return samples.shipped(ctx.config.training.stories) or ctx.run.stories.dataset
+        super().__init__("stories", setting="stories", source="story", noun="stories",
+                         shape="text")
 
     def command(self) -> str:
         return "parables stories generate"

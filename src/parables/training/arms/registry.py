@@ -19,5 +19,7 @@ def register(arm: A) -> A:
     """Register an arm: an `Arm` subclass (decorator; instantiated with no arguments) or an
     instance (arms made from data, like one `CorpusArm` per corpus kind)."""
     instance = arm() if isinstance(arm, type) else arm
+    if not instance.source:  # rows are told apart by source in a + arm: never empty
+        instance.source = instance.name  # type: ignore[misc]
     ARMS[instance.name] = instance
     return arm
