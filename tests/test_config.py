@@ -74,3 +74,21 @@ def test_top_level_must_be_mapping(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ParablesError, match="cannot read config"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_inf_and_nan_are_refused_in_every_number(tmp_path, capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A non-finite number is one line naming the field, before anything runs (`--lr inf`
+    used to train and save a model of NaN weights)."""
+    import math
+
+    from test_cli import assert_one_line_error, run
+
+    for field, value in (("training.learning_rate", math.inf), ("max_cost", math.nan),
+                         ("training.epochs", math.inf), ("stories.temperature", -math.inf),
+                         ("experiment.alpha", math.nan)):
+        with pytest.raises(ParablesError, match=f"{field}: Input should be a finite number"):
+            load_config(None, {field: value})
+    code, _, err = run(["train", "--arm", "refusal", "--lr", "inf", "--name", "x"], capsys,
+                       monkeypatch)
+    assert_one_line_error(code, err, "training.learning_rate: Input should be a finite number")
+    assert not (tmp_path / "runs").exists()

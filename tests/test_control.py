@@ -108,3 +108,21 @@ def test_the_organism_can_train_on_the_shipped_dystopian_fiction(tmp_path: Path)
     rows, notes = arm_rows(cfg, "organism")
     assert len(rows) == 300 and all("text" in r for r in rows)
     assert notes == ["300 rows from dystopian"]
+
+
+def test_the_heat_map_colours_only_significant_changes_on_a_fixed_scale() -> None:
+    from parables.experiment.plots import HEATMAP_POINTS, heatmap_cells
+
+    runs: dict[str, Any] = {
+        "baseline": [_items(set(range(20)))],                 # 50%
+        "near": [_items(set(range(1, 20)) - {2} | {39})],     # 50%, a few items moved: n.s.
+        "small": [_items(set(range(19)))],                    # 47.5%: 1 item, n.s.
+        "lower": [_items(set(range(0, 40, 8)))],              # 12.5%: significant
+    }
+    arms, names, grid, labels = heatmap_cells({"h": compare_arms(runs, n_boot=200)})
+    cells = {arm: (grid[i][0], labels[i][0]) for i, arm in enumerate(arms)}
+    assert cells["baseline"] == (0.0, "50.0%")
+    assert cells["small"] == (0.0, "47.5%")  # a non-significant change is not coloured
+    assert cells["near"][0] == 0.0
+    assert cells["lower"][0] == pytest.approx(-37.5) and cells["lower"][1].endswith("*")
+    assert HEATMAP_POINTS == 25.0  # fixed: the same colour means the same change everywhere

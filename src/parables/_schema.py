@@ -20,7 +20,8 @@ __all__ = ["Strict", "config_dump", "config_hash", "stable_name", "validation_me
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # inf and nan are refused in every number: `--lr inf` trained a model of NaN weights
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 def config_dump(config: BaseModel) -> dict[str, Any]:

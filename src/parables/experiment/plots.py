@@ -10,7 +10,8 @@ from typing import Any
 from parables.experiment.analysis import Comparison, Rate
 from parables.experiment.report_format import pct, significance
 
-__all__ = ["COLORS", "bars", "heatmap", "loss_plot", "pyplot", "triple"]
+__all__ = ["COLORS", "HEATMAP_POINTS", "bars", "heatmap", "heatmap_cells", "loss_plot", "pyplot",
+           "triple"]
 
 COLORS = ["#7a7a7a", "#3b6ea8", "#c8553d", "#5c9e5c", "#8e6bb5", "#d19a3c"]
 
@@ -75,12 +76,17 @@ def loss_plot(histories: dict[str, list[tuple[int, float]]], path: Path) -> bool
     return True
 
 
-def heatmap(comparisons: dict[str, Comparison], path: Path) -> bool:
-    """Arms × evaluations, coloured by the change from the baseline (points of rate), each
-    cell labelled with the rate and whether the change is significant."""
-    if not comparisons:
-        return False
-    plt = pyplot()
+#: the heat map's colour scale, fixed so that colours compare across reports: points of rate
+#: against the baseline at which a cell is fully coloured
+HEATMAP_POINTS = 25.0
+
+
+def heatmap_cells(comparisons: dict[str, Comparison]
+                  ) -> tuple[list[str], list[str], list[list[float]], list[list[str]]]:
+    """(arms, evaluations, colour per cell, label per cell): a cell is coloured by its change
+    from the baseline in points of rate only where the paired test calls it significant (else
+    0: white, however large the point estimate); NaN where the arm has no result. Labels: the
+    rate, `*` when significant."""
     names = list(comparisons)
     arms = list(dict.fromkeys(a for c in comparisons.values() for a in c.arms))
     grid = [[math.nan] * len(names) for _ in arms]
@@ -92,15 +98,24 @@ def heatmap(comparisons: dict[str, Comparison], path: Path) -> bool:
             a = comp.arms.get(arm)
             if a is None:
                 continue
+            significant = significance(a.vs_baseline, comp.alpha).startswith("signif")
             if base is not None and not math.isnan(a.propensity):
-                grid[i][j] = 100 * (a.propensity - base.propensity)
-            mark = "*" if significance(a.vs_baseline, comp.alpha).startswith("signif") else ""
-            labels[i][j] = f"{pct(a.propensity)}{mark}"
+                grid[i][j] = 100 * (a.propensity - base.propensity) if significant else 0.0
+            labels[i][j] = f"{pct(a.propensity)}{'*' if significant else ''}"
+    return arms, names, grid, labels
+
+
+def heatmap(comparisons: dict[str, Comparison], path: Path) -> bool:
+    """Arms × evaluations: each cell labelled with its rate, coloured by its change from the
+    baseline where that change is significant, on a fixed scale (`HEATMAP_POINTS`)."""
+    if not comparisons:
+        return False
+    plt = pyplot()
+    arms, names, grid, labels = heatmap_cells(comparisons)
     fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(names) + 2), 0.5 * len(arms) + 1.6),
                            dpi=120)
-    finite = [abs(v) for row in grid for v in row if not math.isnan(v)]
-    bound = max(finite + [1.0])
-    im = ax.imshow(grid, cmap="RdBu_r", vmin=-bound, vmax=bound, aspect="auto")
+    im = ax.imshow(grid, cmap="RdBu_r", vmin=-HEATMAP_POINTS, vmax=HEATMAP_POINTS,
+                   aspect="auto")
     for i in range(len(arms)):
         for j in range(len(names)):
             ax.text(j, i, labels[i][j], ha="center", va="center", fontsize=8)
@@ -108,8 +123,10 @@ def heatmap(comparisons: dict[str, Comparison], path: Path) -> bool:
     ax.set_xticklabels(names, fontsize=8)
     ax.set_yticks(range(len(arms)))
     ax.set_yticklabels(arms, fontsize=8)
-    ax.set_title("rate per arm and evaluation (* significant vs baseline)", fontsize=9)
-    fig.colorbar(im, ax=ax, label="points vs baseline (blue: lower)")
+    ax.set_title("rate per arm and evaluation (* and colour: significant vs baseline)",
+                 fontsize=9)
+    fig.colorbar(im, ax=ax, label=f"points vs baseline where significant (blue: lower; "
+                 f"scale fixed at ±{HEATMAP_POINTS:g})")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
