@@ -396,8 +396,10 @@ def test_secrets_never_reach_the_inspect_log(tmp_path: Path, monkeypatch: Any) -
 def test_prices_must_be_finite_and_not_negative() -> None:
     from parables.config import load_config
 
-    for bad in ([float("nan"), 1.0], [-1.0, 1.0], [1.0, float("inf")]):
-        with pytest.raises(ParablesError, match="finite and at least 0"):
+    for bad, says in (([float("nan"), 1.0], "Input should be a finite number"),
+                      ([-1.0, 1.0], "finite and at least 0"),
+                      ([1.0, float("inf")], "Input should be a finite number")):
+        with pytest.raises(ParablesError, match=f"prices.*{says}"):
             load_config(None, {"models.prices": {"openai-api/x/y": bad}})
 
 
