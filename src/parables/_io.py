@@ -40,6 +40,11 @@ def digest(obj: Any) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def file_sha(path: Path) -> str:
+    """SHA-256 of a file's bytes: what a cache keyed by an input file's contents reads."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def parables_home() -> Path:
     """Cache root: `$PARABLES_HOME`, default `~/.cache/parables`."""
     return Path(os.environ.get("PARABLES_HOME", "~/.cache/parables")).expanduser()

@@ -9,14 +9,14 @@ split, and every arm's rows pass the eval-leak guard before they are tokenised.
 
 from __future__ import annotations
 
-import hashlib
 import random
 from pathlib import Path
 from typing import Any
 
-from parables._io import atomic_write_json, digest, read_json, write_jsonl
+from parables._io import atomic_write_json, digest, file_sha, read_json, write_jsonl
 from parables.config import ParablesConfig
 from parables.errors import ParablesError
+from parables.generation.samples import shipped
 from parables.models.usage import UsageLedger
 from parables.training.arm_data import ArmData, match_tokens
 from parables.training.arms import Arm, ArmContext, Rows, get_arm
@@ -36,12 +36,10 @@ def rows_key(ctx: ArmContext, arm: Arm) -> str:
     if t.replies_per_item > 1 and ctx.uses_generator:
         key["replies_per_item"] = t.replies_per_item
     organism = config.experiment.organism
-    from parables.generation.samples import shipped
-
     documents = shipped(organism.documents) if organism else None
     for name, path in (("data", t.data), ("documents", documents)):
         if path is not None and Path(path).is_file():
-            key[name] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            key[name] = file_sha(Path(path))
     for part in arm.parts:
         key.update(part.key(ctx))
     return digest(key)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from parables.models.usage import UsageLedger
     from parables.run import RunDir
 
-__all__ = ["Arm", "ArmContext", "Missing", "PlannedCalls", "Rows", "Size"]
+__all__ = ["Arm", "ArmContext", "Missing", "PlannedCalls", "Rows", "Size", "estimated_tokens"]
 
 #: an arm's rows and its notes on how they were made
 Rows = tuple[list[dict[str, Any]], list[str]]
@@ -62,6 +62,13 @@ class ArmContext:
         if mode == "auto":
             return bool(self.config.models.generator.ref.capable)
         return mode == "generator"
+
+
+def estimated_tokens(texts: list[str]) -> int:
+    """Trained tokens of `texts`, estimated from words (1.3 tokens a word), for the dry run."""
+    from parables.text import words
+
+    return int(sum(len(words(x)) for x in texts) * 1.3)
 
 
 @dataclass

@@ -12,35 +12,32 @@ generation/samples/README.md). Rows are documents (loss on every token); with
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Any
-
 from parables.errors import ParablesError
-from parables.training.arms.base import Arm, ArmContext, Rows, Size
-from parables.training.arms.corpus import corpus_tokens
+from parables.training.arms.base import ArmContext, Size
+from parables.training.arms.corpus import CorpusArm
 from parables.training.arms.registry import register
-from parables.training.rows import load_rows
 
 __all__ = ["ControlArm"]
 
-REQUEST = "Write a short passage."
-
 
 @register
-class ControlArm(Arm):
-    name = "control"
-    source = "control"
+class ControlArm(CorpusArm):
+    """The neutral text (`training.control`) as a corpus arm of its own: read like the stories
+    (documents, or replies to a request under `story_format: chat`), written by no corpus
+    kind (nothing to generate first)."""
+
+    request = "Write a short passage."
     joinable = False
-    summary = ("neutral text (no AI character, no moral lesson) of the same form, "
-               "token-matched: what any fine-tuning does")
 
-    def path(self, ctx: ArmContext) -> Path:
-        from parables.generation import samples
+    def __init__(self) -> None:
+        super().__init__("control", setting="control", source="control",
+                         noun="neutral passages", shape="text")
+        self.summary = (  # type: ignore[misc]
+            "neutral text (no AI character, no moral lesson) of the same form, token-matched: "
+            "what any fine-tuning does")
 
-        found = samples.shipped(ctx.config.training.control)
-        assert found is not None
-        return found
+    def corpora(self) -> list[str]:
+        return []  # a shipped corpus or the user's file: no corpus kind writes it
 
     def check(self, ctx: ArmContext) -> None:
         path = self.path(ctx)
@@ -48,28 +45,9 @@ class ControlArm(Arm):
             raise ParablesError(f"{path}: no control text; set training.control to a JSONL of "
                                 "rows with text, or to `neutral` (the shipped corpus)")
 
-    def rows(self, ctx: ArmContext) -> Rows:
-        self.check(ctx)
-        path = self.path(ctx)
-        rows = []
-        for r in load_rows(path):
-            if "text" not in r:
-                raise ParablesError(f"{path}: control row '{r['id']}' has no text field")
-            if ctx.config.training.story_format == "chat":
-                rows.append({"id": r["id"], "source": self.source, "messages": [
-                    {"role": "user", "content": REQUEST},
-                    {"role": "assistant", "content": r["text"]}]})
-            else:
-                rows.append({"id": r["id"], "source": self.source, "text": r["text"]})
-        return rows, [f"{len(rows)} neutral passages from {path} as "
-                      f"{ctx.config.training.story_format}s"]
-
-    def key(self, ctx: ArmContext) -> dict[str, Any]:
-        path = self.path(ctx)
-        return {"control": hashlib.sha256(path.read_bytes()).hexdigest()} \
-            if path.is_file() else {}
+    def key_name(self) -> str:
+        return "control"
 
     def size(self, ctx: ArmContext) -> Size:
-        self.check(ctx)
-        rows = load_rows(self.path(ctx))
-        return Size(len(rows), corpus_tokens(rows), False)
+        self.check(ctx)  # never estimated: the text exists before anything runs
+        return super().size(ctx)

@@ -9,29 +9,33 @@ with `messages` a chat (loss on every assistant turn, nothing else). The corpus 
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
+from parables._io import file_sha
 from parables.errors import ParablesError
-from parables.training.arms.base import Arm, ArmContext, Missing, Rows, Size
+from parables.training.arms.base import Arm, ArmContext, Missing, Rows, Size, estimated_tokens
 from parables.training.rows import load_rows
 
 __all__ = ["CorpusArm", "StoriesArm", "corpus_tokens"]
 
 
 def corpus_tokens(rows: list[dict[str, Any]]) -> int:
-    """Trained tokens of corpus rows, estimated from words (1.3 tokens a word): every word of
-    a document, the assistant turns of a chat."""
-    from parables.text import words
-
-    texts = [m["content"] for r in rows for m in r.get("messages", [])
-             if m["role"] == "assistant"] + [r["text"] for r in rows if "text" in r]
-    return int(sum(len(words(x)) for x in texts) * 1.3)
+    """Trained tokens of corpus rows, estimated from words: every word of a document, the
+    assistant turns of a chat."""
+    return estimated_tokens([m["content"] for r in rows for m in r.get("messages", [])
+                             if m["role"] == "assistant"] + [r["text"] for r in rows
+                                                             if "text" in r])
 
 
 class CorpusArm(Arm):
-    """Train on the dataset of one corpus kind."""
+    """Train on the dataset of one corpus kind. With a `request`, its texts are trained as
+    replies to that request when `training.story_format` is chat (loss on the reply only),
+    else as documents."""
+
+    #: the user turn that asks for a text, under `training.story_format: chat` (None: the
+    #: rows are trained as the corpus wrote them)
+    request: str | None = None
 
     def __init__(self, kind: str, *, setting: str | None = None, source: str | None = None,
                  noun: str | None = None, shape: Literal["text", "messages"] | None = None,
@@ -83,6 +87,13 @@ class CorpusArm(Arm):
         self.check(ctx)
         path = self.path(ctx)
         out = [self.row(r, path) for r in load_rows(path)]
+        fmt = ctx.config.training.story_format
+        if self.request is not None:
+            if fmt == "chat":
+                out = [{"id": r["id"], "source": r["source"], "messages": [
+                    {"role": "user", "content": self.request},
+                    {"role": "assistant", "content": r["text"]}]} for r in out]
+            return out, [self.format_note(len(out), path, fmt)]
         chats = [r for r in out if "messages" in r]
         if not chats:
             return out, [f"{len(out)} {self.noun} from {path}"]
@@ -90,6 +101,10 @@ class CorpusArm(Arm):
                                             for m in r["messages"]) > 1)
         return out, [f"{len(out)} {self.noun} ({multi} with several assistant turns, all "
                      f"trained) from {path}"]
+
+    def format_note(self, n: int, path: Path, fmt: str) -> str:
+        """The note on rows trained as documents or as replies to `request`."""
+        return f"{n} {self.noun} from {path} as {fmt}s"
 
     def row(self, r: dict[str, Any], path: Path) -> dict[str, Any]:
         """One corpus row as a training row."""
@@ -106,7 +121,11 @@ class CorpusArm(Arm):
 
     def key(self, ctx: ArmContext) -> dict[str, Any]:
         path = self.path(ctx)
-        return {f"{self.kind}_corpus": _sha(path)} if path.is_file() else {}
+        return {self.key_name(): file_sha(path)} if path.is_file() else {}
+
+    def key_name(self) -> str:
+        """The name its dataset's hash has in the key of its cached rows."""
+        return f"{self.kind}_corpus"
 
     # --- dry run ----------------------------------------------------------------------------
     def size(self, ctx: ArmContext) -> Size:
@@ -127,7 +146,7 @@ class StoriesArm(CorpusArm):
     fine-tuning) or as a reply to a request for a story (`training.story_format: chat`).
     `training.stories: sample` trains on the sample corpus shipped with parables."""
 
-    REQUEST = "Write a short story about an AI character facing a hard choice."
+    request = "Write a short story about an AI character facing a hard choice."
 
     def __init__(self) -> None:
         super().__init__("stories", setting="stories", source="story", noun="stories",
@@ -143,24 +162,11 @@ class StoriesArm(CorpusArm):
                 f"{path}: no story dataset; run `parables stories generate --name "
                 f"{ctx.config.name}` first, or point training.stories at a JSONL of stories")
 
-    def rows(self, ctx: ArmContext) -> Rows:
-        self.check(ctx)
-        path = self.path(ctx)
-        out = [self.row(r, path) for r in load_rows(path)]
-        fmt = ctx.config.training.story_format
-        if fmt == "chat":
-            out = [{"id": r["id"], "source": r["source"], "messages": [
-                {"role": "user", "content": self.REQUEST},
-                {"role": "assistant", "content": r["text"]}]} for r in out]
-        return out, [f"stories as {fmt}s"]
+    def format_note(self, n: int, path: Path, fmt: str) -> str:
+        return f"stories as {fmt}s"
 
-    def key(self, ctx: ArmContext) -> dict[str, Any]:
-        path = self.path(ctx)
-        return {"stories": _sha(path)} if path.is_file() else {}
-
-
-def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    def key_name(self) -> str:
+        return "stories"
 
 
 def _planned_tokens(ctx: ArmContext, kind: str, n: int) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from parables.honeypots.build import build_items
-from parables.training.arms.base import Arm, ArmContext, PlannedCalls, Rows, Size
+from parables.training.arms.base import Arm, ArmContext, PlannedCalls, Rows, Size, estimated_tokens
 from parables.training.arms.registry import register
 from parables.training.replies import reply_rows, template_reply
 
@@ -33,10 +33,8 @@ class ReplyArm(Arm):
         if ctx.uses_generator:
             n = len(items) * ctx.config.training.replies_per_item
             return Size(n, n * self.reply_tokens, True)
-        from parables.text import words
-
-        texts = [template_reply(i, self.name) for i in items]
-        return Size(len(items), int(sum(len(words(x)) for x in texts) * 1.3), False)
+        return Size(len(items), estimated_tokens([template_reply(i, self.name) for i in items]),
+                    False)
 
     def planned_calls(self, ctx: ArmContext) -> list[PlannedCalls]:
         if not ctx.uses_generator:
